@@ -1,0 +1,1 @@
+"""Bridge that replaces CLASS's perturbation step inside a live classy object."""

@@ -1,0 +1,422 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""C-level bridge into a live ``classy.Class`` object (classy 3.4.1.0).
+
+Only the fields and CLASS functions used here are declared; the C compiler sees
+the real structs through ``class.h``.  Never import this module directly: use
+:mod:`cosmicnet_cobaya.hook.bridge`, which makes CLASS's symbols visible first
+and verifies the mirrored layout.
+"""
+
+import numpy as np
+
+cimport numpy as cnp
+from libc.string cimport memcpy
+
+cnp.import_array()
+
+
+cdef extern from "classy_mirror.h":
+    ctypedef char ErrorMsg[2048]
+
+    cdef struct precision:
+        double a_ini_over_a_today_default
+
+    cdef struct background:
+        double h
+        double conformal_age
+        short is_allocated
+        ErrorMsg error_message
+
+    cdef struct thermodynamics:
+        double z_rec
+        double tau_reio
+        double tau_rec
+        short is_allocated
+        ErrorMsg error_message
+
+    cdef struct perturbations:
+        short has_perturbations
+        short has_cmb
+        short has_scalars
+        short has_ad
+        short has_matter_source_in_current_gauge
+        double z_max_pk
+        int md_size
+        int index_md_scalars
+        int * ic_size
+        int index_ic_ad
+        int * tp_size
+        int * k_size_cmb
+        int * k_size_cl
+        int * k_size
+        double ** k
+        double k_min
+        double k_max
+        double * tau_sampling
+        int tau_size
+        int ln_tau_size
+        double * ln_tau
+        double *** sources
+        double *** late_sources
+        double *** ddlate_sources
+        short is_allocated
+        ErrorMsg error_message
+        short has_source_t
+        short has_source_p
+        short has_source_phi
+        short has_source_phi_plus_psi
+        short has_source_phi_prime
+        short has_source_psi
+        short has_source_delta_m
+        short has_source_delta_cb
+        short has_source_delta_tot
+        short has_source_delta_g
+        short has_source_delta_b
+        short has_source_delta_cdm
+        short has_source_delta_ur
+        short has_source_theta_m
+        short has_source_theta_cb
+        short has_source_theta_tot
+        short has_source_theta_b
+        short has_source_theta_cdm
+        short has_source_h
+        short has_source_h_prime
+        short has_source_eta
+        short has_source_eta_prime
+        int index_tp_t0
+        int index_tp_t1
+        int index_tp_t2
+        int index_tp_p
+        int index_tp_phi
+        int index_tp_phi_plus_psi
+        int index_tp_phi_prime
+        int index_tp_psi
+        int index_tp_delta_m
+        int index_tp_delta_cb
+        int index_tp_delta_tot
+        int index_tp_delta_g
+        int index_tp_delta_b
+        int index_tp_delta_cdm
+        int index_tp_delta_ur
+        int index_tp_theta_m
+        int index_tp_theta_cb
+        int index_tp_theta_tot
+        int index_tp_theta_b
+        int index_tp_theta_cdm
+        int index_tp_h
+        int index_tp_h_prime
+        int index_tp_eta
+        int index_tp_eta_prime
+
+    cdef struct primordial:
+        short is_allocated
+        ErrorMsg error_message
+
+    cdef struct fourier:
+        short is_allocated
+        ErrorMsg error_message
+
+    cdef struct transfer:
+        short is_allocated
+        ErrorMsg error_message
+
+    cdef struct harmonic:
+        short is_allocated
+        ErrorMsg error_message
+
+    cdef struct output:
+        ErrorMsg error_message
+
+    cdef struct lensing:
+        short is_allocated
+        ErrorMsg error_message
+
+    cdef struct distortions:
+        short is_allocated
+        ErrorMsg error_message
+
+    cdef struct file_content:
+        int size
+
+    ctypedef struct classy_mirror:
+        precision pr
+        background ba
+        thermodynamics th
+        perturbations pt
+        primordial pm
+        fourier fo
+        transfer tr
+        harmonic hr
+        output op
+        lensing le
+        distortions sd
+        file_content fc
+        int computed
+        int allocated
+        void * _pars
+        void * ncp
+
+    int _SUCCESS_
+    int _FAILURE_
+    int _TRUE_
+    int _FALSE_
+    short _SPLINE_EST_DERIV_
+
+    int perturbations_indices(precision *, background *, thermodynamics *, perturbations *)
+    int perturbations_timesampling_for_sources(
+        precision *, background *, thermodynamics *, perturbations *)
+    int perturbations_prepare_k_output(background *, perturbations *)
+    int array_spline_table_lines(
+        double * x, int x_size, double * y_array, int y_size, double * ddy_array,
+        short spline_mode, char * errmsg)
+    int primordial_init(precision *, perturbations *, primordial *)
+    int fourier_init(precision *, background *, thermodynamics *, perturbations *,
+                     primordial *, fourier *)
+    int transfer_init(precision *, background *, thermodynamics *, perturbations *,
+                      fourier *, transfer *)
+    int harmonic_init(precision *, background *, perturbations *, primordial *,
+                      fourier *, transfer *, harmonic *)
+    int lensing_init(precision *, perturbations *, harmonic *, fourier *, lensing *)
+    int distortions_init(precision *, background *, thermodynamics *, perturbations *,
+                         primordial *, distortions *)
+
+
+class HookError(RuntimeError):
+    """A CLASS call made by the bridge failed; the message is CLASS's own."""
+
+
+class UnsupportedOutputError(HookError):
+    """The requested CLASS output needs sources the bridge cannot install."""
+
+
+cdef inline classy_mirror * _mirror(object cosmo):
+    return <classy_mirror *> <void *> cosmo
+
+
+def layout_probe(object cosmo):
+    """Values read through the mirror, to be compared with classy's own getters."""
+    cdef classy_mirror * m = _mirror(cosmo)
+    return {
+        "h": m.ba.h,
+        "conformal_age": m.ba.conformal_age,
+        "tau_reio": m.th.tau_reio,
+        "z_rec": m.th.z_rec,
+        "computed": m.computed,
+        "allocated": m.allocated,
+        "pars_is_same": (<object> m._pars) is cosmo.pars,
+        "ncp": set(<object> m.ncp),
+        "thermodynamics_allocated": m.th.is_allocated,
+        "perturbations_allocated": m.pt.is_allocated,
+    }
+
+
+cdef list _source_table(perturbations * pt):
+    """(name, index_tp) of every scalar source type CLASS will need."""
+    cdef list table = []
+    if pt.has_source_t:
+        table += [("t0", pt.index_tp_t0), ("t1", pt.index_tp_t1), ("t2", pt.index_tp_t2)]
+    entries = (
+        ("p", pt.has_source_p, pt.index_tp_p),
+        ("phi", pt.has_source_phi, pt.index_tp_phi),
+        ("phi_plus_psi", pt.has_source_phi_plus_psi, pt.index_tp_phi_plus_psi),
+        ("phi_prime", pt.has_source_phi_prime, pt.index_tp_phi_prime),
+        ("psi", pt.has_source_psi, pt.index_tp_psi),
+        ("delta_m", pt.has_source_delta_m, pt.index_tp_delta_m),
+        ("delta_cb", pt.has_source_delta_cb, pt.index_tp_delta_cb),
+        ("delta_tot", pt.has_source_delta_tot, pt.index_tp_delta_tot),
+        ("delta_g", pt.has_source_delta_g, pt.index_tp_delta_g),
+        ("delta_b", pt.has_source_delta_b, pt.index_tp_delta_b),
+        ("delta_cdm", pt.has_source_delta_cdm, pt.index_tp_delta_cdm),
+        ("delta_ur", pt.has_source_delta_ur, pt.index_tp_delta_ur),
+        ("theta_m", pt.has_source_theta_m, pt.index_tp_theta_m),
+        ("theta_cb", pt.has_source_theta_cb, pt.index_tp_theta_cb),
+        ("theta_tot", pt.has_source_theta_tot, pt.index_tp_theta_tot),
+        ("theta_b", pt.has_source_theta_b, pt.index_tp_theta_b),
+        ("theta_cdm", pt.has_source_theta_cdm, pt.index_tp_theta_cdm),
+        ("h", pt.has_source_h, pt.index_tp_h),
+        ("h_prime", pt.has_source_h_prime, pt.index_tp_h_prime),
+        ("eta", pt.has_source_eta, pt.index_tp_eta),
+        ("eta_prime", pt.has_source_eta_prime, pt.index_tp_eta_prime),
+    )
+    for name, flag, index in entries:
+        if flag:
+            table.append((name, index))
+    return table
+
+
+def _check_scalar_adiabatic(object cosmo):
+    cdef perturbations * pt = &_mirror(cosmo).pt
+    if pt.md_size != 1 or not pt.has_scalars or pt.ic_size[pt.index_md_scalars] != 1 \
+            or not pt.has_ad:
+        raise UnsupportedOutputError(
+            "only scalar modes with adiabatic initial conditions can take external "
+            "sources: remove tensor/vector modes and isocurvature initial conditions")
+    table = _source_table(pt)
+    if len(table) != pt.tp_size[pt.index_md_scalars]:
+        raise UnsupportedOutputError(
+            "the requested output needs %d source types, of which the bridge knows %d "
+            "(%s); reduce 'output' to CMB and matter spectra"
+            % (pt.tp_size[pt.index_md_scalars], len(table), [n for n, _ in table]))
+    return table
+
+
+def prepare_perturbations(object cosmo):
+    """Prepare the perturbation structure exactly as CLASS would, without ODEs.
+
+    The object must have been computed up to thermodynamics.  Returns a dict with
+    the tau sampling, the k list and the names of the sources CLASS needs.
+    """
+    cdef classy_mirror * m = _mirror(cosmo)
+    cdef perturbations * pt = &m.pt
+    if not m.computed or not m.th.is_allocated or pt.is_allocated:
+        raise HookError("prepare_perturbations needs an object computed up to "
+                        "thermodynamics and no perturbations yet")
+    if not pt.has_perturbations:
+        raise HookError("the requested output needs no perturbations")
+    if perturbations_indices(&m.pr, &m.ba, &m.th, pt) == _FAILURE_:
+        raise HookError(pt.error_message.decode(errors="replace"))
+    # From here on, CLASS's perturbations_free can release what was allocated.
+    pt.is_allocated = _TRUE_
+    if pt.z_max_pk > m.th.z_rec and (
+            pt.has_cmb or (pt.has_source_delta_m and not pt.has_matter_source_in_current_gauge)):
+        raise HookError("z_max_pk=%g is above z_rec=%g" % (pt.z_max_pk, m.th.z_rec))
+    if perturbations_timesampling_for_sources(&m.pr, &m.ba, &m.th, pt) == _FAILURE_:
+        raise HookError(pt.error_message.decode(errors="replace"))
+    if perturbations_prepare_k_output(&m.ba, pt) == _FAILURE_:
+        raise HookError(pt.error_message.decode(errors="replace"))
+    table = _check_scalar_adiabatic(cosmo)
+    cdef int md = pt.index_md_scalars
+    cdef int k_size = pt.k_size[md]
+    cdef int k_size_cl = pt.k_size_cl[md]
+    k = np.empty(k_size)
+    tau = np.empty(pt.tau_size)
+    cdef double[::1] k_view = k
+    cdef double[::1] tau_view = tau
+    memcpy(&k_view[0], pt.k[md], k_size * sizeof(double))
+    memcpy(&tau_view[0], pt.tau_sampling, pt.tau_size * sizeof(double))
+    return {
+        "k": k,
+        "tau": tau,
+        "k_min": pt.k_min,
+        "k_max": pt.k_max,
+        "k_size_cl": k_size_cl,
+        "k_size_cmb": pt.k_size_cmb[md],
+        "k_max_cl": pt.k[md][k_size_cl - 1],
+        "source_names": tuple(name for name, _ in table),
+        "ln_tau_size": pt.ln_tau_size,
+    }
+
+
+def read_sources(object cosmo):
+    """Copy the k list, tau sampling and every scalar adiabatic source (tau, k)."""
+    cdef classy_mirror * m = _mirror(cosmo)
+    cdef perturbations * pt = &m.pt
+    if not pt.is_allocated:
+        raise HookError("read_sources needs an object computed up to perturbations")
+    table = _check_scalar_adiabatic(cosmo)
+    cdef int md = pt.index_md_scalars
+    cdef int ic = pt.index_ic_ad
+    cdef int tp_size = pt.tp_size[md]
+    cdef int k_size = pt.k_size[md]
+    cdef int tau_size = pt.tau_size
+    cdef double[:, ::1] view
+    result = {}
+    for name, index_tp in table:
+        array = np.empty((tau_size, k_size))
+        view = array
+        memcpy(&view[0, 0], pt.sources[md][ic * tp_size + index_tp],
+               tau_size * k_size * sizeof(double))
+        result[name] = array
+    k = np.empty(k_size)
+    tau = np.empty(tau_size)
+    cdef double[::1] k_view = k
+    cdef double[::1] tau_view = tau
+    memcpy(&k_view[0], pt.k[md], k_size * sizeof(double))
+    memcpy(&tau_view[0], pt.tau_sampling, tau_size * sizeof(double))
+    return k, tau, result
+
+
+def install_sources(object cosmo, dict sources):
+    """Copy sources (name -> C-contiguous float64 (tau_size, k_size)) into CLASS.
+
+    Every source named by prepare_perturbations must be given, on CLASS's own k
+    list and tau sampling; the late-time ln(tau) splines are computed here.
+    """
+    cdef classy_mirror * m = _mirror(cosmo)
+    cdef perturbations * pt = &m.pt
+    if not pt.is_allocated:
+        raise HookError("install_sources needs prepare_perturbations first")
+    table = _check_scalar_adiabatic(cosmo)
+    cdef int md = pt.index_md_scalars
+    cdef int ic = pt.index_ic_ad
+    cdef int tp_size = pt.tp_size[md]
+    cdef int k_size = pt.k_size[md]
+    cdef int tau_size = pt.tau_size
+    cdef const double[:, ::1] view
+    cdef int index_tp
+    missing = [name for name, _ in table if name not in sources]
+    if missing:
+        raise HookError("sources missing for %s" % missing)
+    for name, index_tp in table:
+        view = sources[name]
+        if view.shape[0] != tau_size or view.shape[1] != k_size:
+            raise HookError("source %s has shape (%d, %d), CLASS needs (%d, %d)"
+                            % (name, view.shape[0], view.shape[1], tau_size, k_size))
+        memcpy(pt.sources[md][ic * tp_size + index_tp], &view[0, 0],
+               tau_size * k_size * sizeof(double))
+    if pt.ln_tau_size > 1:
+        for _, index_tp in table:
+            if array_spline_table_lines(
+                    pt.ln_tau, pt.ln_tau_size,
+                    pt.late_sources[md][ic * tp_size + index_tp], k_size,
+                    pt.ddlate_sources[md][ic * tp_size + index_tp],
+                    _SPLINE_EST_DERIV_, pt.error_message) == _FAILURE_:
+                raise HookError(pt.error_message.decode(errors="replace"))
+
+
+DOWNSTREAM_MODULES = ("primordial", "fourier", "transfer", "harmonic", "lensing",
+                      "distortions")
+
+
+def run_module(object cosmo, str name):
+    """Run one downstream CLASS module on the object; raise HookError on failure."""
+    cdef classy_mirror * m = _mirror(cosmo)
+    cdef int status
+    cdef char * message
+    if name == "primordial":
+        status = primordial_init(&m.pr, &m.pt, &m.pm)
+        message = &m.pm.error_message[0]
+    elif name == "fourier":
+        status = fourier_init(&m.pr, &m.ba, &m.th, &m.pt, &m.pm, &m.fo)
+        message = &m.fo.error_message[0]
+    elif name == "transfer":
+        status = transfer_init(&m.pr, &m.ba, &m.th, &m.pt, &m.fo, &m.tr)
+        message = &m.tr.error_message[0]
+    elif name == "harmonic":
+        status = harmonic_init(&m.pr, &m.ba, &m.pt, &m.pm, &m.fo, &m.tr, &m.hr)
+        message = &m.hr.error_message[0]
+    elif name == "lensing":
+        status = lensing_init(&m.pr, &m.pt, &m.hr, &m.fo, &m.le)
+        message = &m.le.error_message[0]
+    elif name == "distortions":
+        status = distortions_init(&m.pr, &m.ba, &m.th, &m.pt, &m.pm, &m.sd)
+        message = &m.sd.error_message[0]
+    else:
+        raise ValueError("unknown CLASS module %r" % name)
+    if status == _FAILURE_:
+        raise HookError(message.decode(errors="replace"))
+
+
+def set_computed(object cosmo, set levels):
+    """Mark the object as computed for these levels, as classy's compute() does."""
+    cdef classy_mirror * m = _mirror(cosmo)
+    ncp = <object> m.ncp
+    ncp.clear()
+    ncp.update(levels)
+    m.computed = 1
+
+
+def is_computed(object cosmo, set levels):
+    """True when a full compute() for these levels would return at once."""
+    cdef classy_mirror * m = _mirror(cosmo)
+    return bool(m.computed) and (<object> m.ncp).issuperset(levels)
