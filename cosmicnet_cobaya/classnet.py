@@ -9,16 +9,22 @@ provider: trained networks (``sources: network``) or a private full CLASS run
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from cobaya.log import LoggedError
-from cobaya.theories.classy import classy as CobayaClassy
+from cobaya.theories.classy import classy
 
 from cosmicnet_cobaya.hooked_class import HookedClass
+from cosmicnet_cobaya.networks.network_set import NetworkSetError
+from cosmicnet_cobaya.networks.provider import NetworkSourceProvider
 from cosmicnet_cobaya.sources import ClassSourceProvider, SourceProvider
 
 SOURCE_MODES = ("network", "class")
+DEFAULT_NETWORKS = Path(__file__).resolve().parent / "data" / "default_networks"
+"""The network set used with ``networks: null`` (not shipped yet)."""
 
 
-class ClassNet(CobayaClassy):
+class ClassNet(classy):
     """CLASS with neural-network source functions, as a Cobaya theory."""
 
     sources: str
@@ -42,12 +48,31 @@ class ClassNet(CobayaClassy):
     def _make_source_provider(self) -> SourceProvider:
         if self.sources == "class":
             return ClassSourceProvider()
-        raise LoggedError(
-            self.log,
-            "sources: network needs a trained network set, and none ships with this "
-            "version yet. Use `sources: class` (exact CLASS sources through the hook) "
-            "until a network set is available.",
+        directory = Path(self.networks) if self.networks else DEFAULT_NETWORKS
+        if not self.networks and not (directory / "metadata.json").is_file():
+            raise LoggedError(
+                self.log,
+                "sources: network with networks: null uses the default network set "
+                "%s, which is not installed. Train one with `cosmicnet train CONFIG "
+                "--data DIR --out NETDIR` and set `networks: NETDIR`, or use "
+                "`sources: class`.",
+                directory,
+            )
+        try:
+            provider = NetworkSourceProvider(directory)
+        except NetworkSetError as error:
+            raise LoggedError(self.log, "Cannot use network set: %s", error) from error
+        # The damping-envelope input needs CLASS's damping scale r_d.
+        self.extra_args["compute damping scale"] = "yes"
+        self.log.info(
+            "Network set %s: sources %s on %d k values in [%.3g, %.3g] 1/Mpc",
+            directory,
+            ", ".join(provider.networks.metadata.sources),
+            provider.k.size,
+            provider.k[0],
+            provider.k[-1],
         )
+        return provider
 
     def get_step_timings(self) -> dict[str, float]:
         """Wall time [s] of each step of the last CLASS evaluation."""

@@ -27,7 +27,7 @@ class HookedClass(classy.Class):
         self.last_timings: dict[str, float] = {}
         self._layout_verified = False
 
-    def compute(self, level: Any = ("distortions",)) -> None:  # noqa: D102 - classy's doc
+    def compute(self, level: Any = ("distortions",)) -> None:
         levels = self._check_task_dependency(list(level) if not isinstance(level, str) else level)
         if self.source_provider is None or "perturbations" not in levels:
             super().compute(level=list(levels))

@@ -133,7 +133,9 @@ def read_sources(cosmo: Any) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarr
 
 def install_sources(cosmo: Any, sources: dict[str, np.ndarray]) -> None:
     """Install sources on CLASS's own (tau, k) grid and spline them in ln(tau)."""
-    arrays = {name: np.ascontiguousarray(value, dtype=np.float64) for name, value in sources.items()}
+    arrays = {
+        name: np.ascontiguousarray(value, dtype=np.float64) for name, value in sources.items()
+    }
     _compiled.install_sources(cosmo, arrays)
 
 
