@@ -1,0 +1,222 @@
+"""A network set on disk: one ``.keras`` model per source and ``metadata.json``.
+
+Layout of a network-set directory::
+
+    metadata.json      format, k grid, input normalisation, per-network entries
+    t0.keras ...       one Keras model per network (native .keras format)
+
+``metadata.json`` carries ``format: cosmicnet-network-set`` and
+``format_version``; a set written by another format version is refused with a
+message naming both versions.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cosmicnet_cobaya.networks.forward import ForwardModelError, NumpyModel, load_numpy_model
+from cosmicnet_cobaya.networks.inputs import InputSpec
+from cosmicnet_cobaya.networks.normalisation import InputNormalisation, OutputTransform
+
+log = logging.getLogger(__name__)
+
+FORMAT_NAME = "cosmicnet-network-set"
+FORMAT_VERSION = 1
+METADATA_FILE = "metadata.json"
+DERIVED_SOURCES = {"p": "t2"}
+"""Sources computed from another network's output: p = sqrt(6) t2."""
+
+
+class NetworkSetError(RuntimeError):
+    """A network set is missing, corrupt, or cannot serve the requested output."""
+
+
+@dataclass(frozen=True)
+class NetworkEntry:
+    """One network of a set: its file, inputs, output transform and records."""
+
+    name: str
+    file: str
+    inputs: InputSpec
+    output: OutputTransform
+    architecture: dict[str, Any] = field(default_factory=dict)
+    history: dict[str, list[float]] = field(default_factory=dict)
+    selection: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "file": self.file,
+            "inputs": self.inputs.to_dict(),
+            "output": self.output.to_dict(),
+            "architecture": self.architecture,
+            "history": self.history,
+            "selection": self.selection,
+        }
+
+    @classmethod
+    def from_dict(cls, name: str, data: Mapping[str, Any]) -> NetworkEntry:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            name=name,
+            file=str(data["file"]),
+            inputs=InputSpec.from_dict(data["inputs"]),
+            output=OutputTransform.from_dict(data["output"]),
+            architecture=dict(data.get("architecture", {})),
+            history={key: list(value) for key, value in data.get("history", {}).items()},
+            selection=dict(data.get("selection", {})),
+        )
+
+
+@dataclass(frozen=True)
+class NetworkSetMetadata:
+    """Everything in ``metadata.json``."""
+
+    k: np.ndarray
+    param_names: tuple[str, ...]
+    normalisation: InputNormalisation
+    networks: dict[str, NetworkEntry]
+    domain: dict[str, list[float]] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
+    """CLASS version and precision, data hash, package version, config."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, with the format name and version."""
+        return {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "k": self.k.tolist(),
+            "param_names": list(self.param_names),
+            "normalisation": self.normalisation.to_dict(),
+            "domain": self.domain,
+            "provenance": self.provenance,
+            "networks": {name: entry.to_dict() for name, entry in self.networks.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> NetworkSetMetadata:
+        """Inverse of :meth:`to_dict`; checks the format name and version."""
+        if data.get("format") != FORMAT_NAME:
+            raise NetworkSetError(
+                f"not a network-set metadata file (format={data.get('format')!r})"
+            )
+        version = data.get("format_version")
+        if version != FORMAT_VERSION:
+            raise NetworkSetError(
+                f"network-set format version {version} is not supported by this version of "
+                f"cosmicnet_cobaya (it reads version {FORMAT_VERSION}): retrain the set with "
+                "`cosmicnet train`, or install the release that wrote it"
+            )
+        k = np.asarray(data["k"], dtype=float)
+        if k.ndim != 1 or k.size < 2 or np.any(np.diff(k) <= 0):
+            raise NetworkSetError("the k grid in metadata.json is not an increasing list")
+        return cls(
+            k=k,
+            param_names=tuple(data["param_names"]),
+            normalisation=InputNormalisation.from_dict(data["normalisation"]),
+            networks={
+                name: NetworkEntry.from_dict(name, entry)
+                for name, entry in data["networks"].items()
+            },
+            domain={name: list(bounds) for name, bounds in data.get("domain", {}).items()},
+            provenance=dict(data.get("provenance", {})),
+        )
+
+    def write(self, directory: str | Path) -> Path:
+        """Write ``metadata.json`` into ``directory`` (atomically)."""
+        path = Path(directory) / METADATA_FILE
+        temporary = path.with_suffix(".json.tmp")
+        temporary.write_text(json.dumps(self.to_dict(), indent=1))
+        temporary.replace(path)
+        return path
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """Every CLASS source name this set can give, derived ones included."""
+        names = list(self.networks)
+        names += [name for name, base in DERIVED_SOURCES.items() if base in self.networks]
+        return tuple(names)
+
+
+def read_metadata(directory: str | Path) -> NetworkSetMetadata:
+    """Read and validate ``metadata.json`` of a network-set directory."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise NetworkSetError(f"network set {directory} does not exist (or is not a directory)")
+    path = directory / METADATA_FILE
+    if not path.is_file():
+        raise NetworkSetError(f"network set {directory} has no {METADATA_FILE}")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise NetworkSetError(f"{path} is corrupt: {error}") from error
+    try:
+        return NetworkSetMetadata.from_dict(data)
+    except NetworkSetError as error:
+        raise NetworkSetError(f"{path}: {error}") from error
+    except (KeyError, TypeError, ValueError) as error:
+        raise NetworkSetError(f"{path} is corrupt or incomplete: {error!r}") from error
+
+
+@dataclass(frozen=True)
+class NetworkSet:
+    """A loaded network set: metadata and a NumPy model per network."""
+
+    directory: Path
+    metadata: NetworkSetMetadata
+    models: dict[str, NumpyModel]
+
+    @property
+    def k(self) -> np.ndarray:
+        """The family k grid every network predicts on [1/Mpc]."""
+        return self.metadata.k
+
+    def predict(self, name: str, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Physical source ``name`` (float64, (n_tau, n_k)) from assembled inputs."""
+        entry = self.metadata.networks[name]
+        output = self.models[name](inputs)
+        return entry.output.inverse(output)
+
+
+def load_network_set(directory: str | Path, names: tuple[str, ...] | None = None) -> NetworkSet:
+    """Load a network set (all networks, or ``names``) for NumPy inference."""
+    directory = Path(directory)
+    metadata = read_metadata(directory)
+    wanted = tuple(metadata.networks) if names is None else names
+    unknown = [name for name in wanted if name not in metadata.networks]
+    if unknown:
+        raise NetworkSetError(
+            f"network set {directory} has no network for {unknown} "
+            f"(it has {sorted(metadata.networks)})"
+        )
+    models: dict[str, NumpyModel] = {}
+    for name in wanted:
+        entry = metadata.networks[name]
+        path = directory / entry.file
+        if not path.is_file():
+            raise NetworkSetError(f"network set {directory}: model file {entry.file} is missing")
+        try:
+            model = load_numpy_model(path)
+        except ForwardModelError as error:
+            raise NetworkSetError(f"network set {directory}: {error}") from error
+        n_out = model.output_width
+        if n_out is not None and n_out != metadata.k.size:
+            raise NetworkSetError(
+                f"network set {directory}: {entry.file} predicts {n_out} k values but the "
+                f"set's k grid has {metadata.k.size}"
+            )
+        missing = [group for group in entry.inputs.groups() if group not in model.input_names]
+        if missing:
+            raise NetworkSetError(
+                f"network set {directory}: {entry.file} lacks inputs {missing} named in metadata"
+            )
+        models[name] = model
+    log.debug("loaded network set %s: %s", directory, ", ".join(wanted))
+    return NetworkSet(directory=directory, metadata=metadata, models=models)
