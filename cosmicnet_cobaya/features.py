@@ -1,0 +1,181 @@
+"""Network inputs (CosmicNet I, Table 1 and eq. 2.11) from a classy object.
+
+This is the one place where network inputs are computed: data generation
+stores what :func:`compute_features` returns, and the inference-time network
+provider calls the same function on the live object, so the two cannot drift.
+
+Units: conformal times and lengths in Mpc, wavenumbers in 1/Mpc, ``g`` in
+1/Mpc and ``g_prime`` (dg/dtau) in 1/Mpc^2.  All quantities are CLASS's:
+
+* ``g``, ``e_kappa``: CLASS's visibility function and exp(-kappa), from
+  ``get_thermodynamics()``; ``g_prime`` is the derivative of the cubic spline
+  of that table's ``g`` in conformal time (CLASS does not output g').
+* ``r_s``: the comoving photon-baryon sound horizon ``comov.snd.hrz.`` of
+  ``get_background()``.
+* ``k_D``: the damping wavenumber ``2 pi / r_d``, where ``r_d`` is CLASS's
+  comoving photon damping scale (thermodynamics column ``r_d``).  CLASS
+  computes ``r_d = 2 pi [ (1/6) int dtau (R^2 + 16/15 (1+R)) / (kappa' (1+R)^2) ]^(1/2)``,
+  i.e. exactly ``2 pi / k_D`` with ``k_D`` of the paper's eq. 2.7, so
+  ``exp(-(k/k_D)^2)`` is the paper's damping envelope.  The column exists only
+  when CLASS runs with ``compute damping scale: yes``.
+
+Scalars (``SCALAR_NAMES``): ``tau_rec`` and ``conf_time_reio`` (conformal time
+at recombination and reionization), ``rs_rec``/``ds_rec`` (comoving/physical
+sound horizon at recombination), ``ra_rec``/``da_rec`` (comoving/physical
+angular diameter distance to recombination), all from classy's
+``get_current_derived_parameters``; ``rd_rec`` is CLASS's comoving damping
+scale ``r_d`` splined in conformal time at ``tau_rec``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.interpolate import CubicSpline
+
+logger = logging.getLogger(__name__)
+
+SCALAR_NAMES: tuple[str, ...] = (
+    "tau_rec",
+    "conf_time_reio",
+    "rs_rec",
+    "ds_rec",
+    "ra_rec",
+    "da_rec",
+    "rd_rec",
+)
+"""Characteristic times and scales at recombination and reionization [Mpc]."""
+
+TIME_NAMES: tuple[str, ...] = ("g", "g_prime", "e_kappa", "r_s", "k_D")
+"""Functions of conformal time given on the source tau sampling."""
+
+BASIS_NAMES: tuple[str, ...] = ("cos_in", "sin_in", "damping")
+"""The k-dependent approximations returned by :func:`k_bases`."""
+
+STEP_CENTRE_IN_TAU_REC = 4.0
+"""The step of eq. 2.11c is centred at this multiple of tau_rec."""
+STEP_WIDTH_MPC = 100.0
+"""Width of the tanh step of eq. 2.11c [Mpc]."""
+J1_PEAK = 0.4361818172714585
+"""Maximum of the spherical Bessel function j1 (at x = 2.08158)."""
+J2_PEAK = 0.3067918120350715
+"""Maximum of the spherical Bessel function j2 (at x = 3.34209)."""
+
+_DERIVED_SCALARS = ("tau_rec", "conf_time_reio", "rs_rec", "ds_rec", "ra_rec", "da_rec")
+_TAU_COLUMN = "conf. time [Mpc]"
+
+
+class FeatureError(ValueError):
+    """The classy object cannot provide the network inputs."""
+
+
+@dataclass(frozen=True)
+class CosmologyFeatures:
+    """Network inputs of one cosmology, see the module docstring for units."""
+
+    params: dict[str, float]
+    scalars: dict[str, float]
+    tau: np.ndarray
+    time: dict[str, np.ndarray]
+
+
+def _ascending(table: Mapping[str, np.ndarray], names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Columns of a CLASS table ordered by increasing conformal time, duplicates removed."""
+    tau = np.asarray(table[_TAU_COLUMN], dtype=np.float64)
+    order = np.argsort(tau, kind="stable")
+    tau = tau[order]
+    keep = np.concatenate(([True], np.diff(tau) > 0.0))
+    columns = {name: np.asarray(table[name], dtype=np.float64)[order][keep] for name in names}
+    columns[_TAU_COLUMN] = tau[keep]
+    return columns
+
+
+def _check_range(tau: np.ndarray, table_tau: np.ndarray, what: str) -> None:
+    if tau[0] < table_tau[0] or tau[-1] > table_tau[-1]:
+        raise FeatureError(
+            f"tau range [{tau[0]:.6g}, {tau[-1]:.6g}] Mpc exceeds CLASS's {what} table "
+            f"[{table_tau[0]:.6g}, {table_tau[-1]:.6g}] Mpc"
+        )
+
+
+def compute_features(cosmo: Any, tau: np.ndarray, params: Mapping[str, float]) -> CosmologyFeatures:
+    """Network inputs of a classy object computed at least up to thermodynamics.
+
+    ``tau`` [Mpc] is the conformal-time sampling of the sources (increasing);
+    ``params`` are the varied parameters, stored as given.
+    """
+    tau = np.asarray(tau, dtype=np.float64)
+    if tau.ndim != 1 or tau.size < 2 or np.any(np.diff(tau) <= 0.0):
+        raise FeatureError("tau must be a strictly increasing 1-d array")
+    thermo_raw = cosmo.get_thermodynamics()
+    if "r_d" not in thermo_raw:
+        raise FeatureError(
+            "CLASS did not compute the damping scale r_d: run it with "
+            "'compute damping scale': 'yes' (network inputs need k_D)"
+        )
+    thermo = _ascending(thermo_raw, ("g [Mpc^-1]", "exp(-kappa)", "r_d"))
+    _check_range(tau, thermo[_TAU_COLUMN], "thermodynamics")
+    stacked = np.stack([thermo["g [Mpc^-1]"], thermo["exp(-kappa)"], thermo["r_d"]], axis=1)
+    thermo_spline = CubicSpline(thermo[_TAU_COLUMN], stacked, axis=0)
+    g, e_kappa, r_d = thermo_spline(tau).T
+    g_prime = thermo_spline(tau, 1)[:, 0]
+
+    background = _ascending(cosmo.get_background(), ("comov.snd.hrz.",))
+    _check_range(tau, background[_TAU_COLUMN], "background")
+    r_s = CubicSpline(background[_TAU_COLUMN], background["comov.snd.hrz."])(tau)
+
+    derived = cosmo.get_current_derived_parameters(list(_DERIVED_SCALARS))
+    scalars = {name: float(derived[name]) for name in _DERIVED_SCALARS}
+    scalars["rd_rec"] = float(thermo_spline(scalars["tau_rec"])[2])
+    time = {
+        "g": g,
+        "g_prime": g_prime,
+        "e_kappa": e_kappa,
+        "r_s": r_s,
+        "k_D": 2.0 * np.pi / r_d,
+    }
+    return CosmologyFeatures(
+        params={name: float(value) for name, value in params.items()},
+        scalars={name: scalars[name] for name in SCALAR_NAMES},
+        tau=tau.copy(),
+        time={name: np.ascontiguousarray(time[name]) for name in TIME_NAMES},
+    )
+
+
+def _bessel_j1_j2(x: np.ndarray, sin_x: np.ndarray, cos_x: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Spherical Bessel j1, j2 from precomputed sin and cos (series near 0)."""
+    small = np.abs(x) < 0.2
+    safe = np.where(small, 1.0, x)
+    inv = 1.0 / safe
+    j1 = (sin_x * inv - cos_x) * inv
+    j2 = ((3.0 * inv * inv - 1.0) * sin_x - 3.0 * cos_x * inv) * inv
+    if np.any(small):
+        xs = x[small]
+        x2 = xs * xs
+        j1[small] = xs / 3.0 * (1.0 - x2 / 10.0 * (1.0 - x2 / 28.0 * (1.0 - x2 / 54.0)))
+        j2[small] = x2 / 15.0 * (1.0 - x2 / 14.0 * (1.0 - x2 / 36.0 * (1.0 - x2 / 66.0)))
+    return j1, j2
+
+
+def k_bases(features: CosmologyFeatures, k: np.ndarray) -> dict[str, np.ndarray]:
+    """The k-dependent inputs of eq. 2.11 on (tau, k), each of shape (n_tau, n_k).
+
+    ``cos_in``/``sin_in`` switch with a tanh step centred at 4 tau_rec (width
+    100 Mpc) from cos/sin(k r_s(tau)) to j1/j2(k [tau - tau_rec]) rescaled to
+    peak 1; ``damping`` is exp(-(k / k_D(tau))^2).
+    """
+    k = np.asarray(k, dtype=np.float64)[np.newaxis, :]
+    tau = features.tau[:, np.newaxis]
+    tau_rec = features.scalars["tau_rec"]
+    step = 0.5 * (np.tanh((tau - STEP_CENTRE_IN_TAU_REC * tau_rec) / STEP_WIDTH_MPC) + 1.0)
+    kr = k * features.time["r_s"][:, np.newaxis]
+    x = k * (tau - tau_rec)
+    j1, j2 = _bessel_j1_j2(x, np.sin(x), np.cos(x))
+    cos_in = step * (j1 / J1_PEAK) + (1.0 - step) * np.cos(kr)
+    sin_in = step * (j2 / J2_PEAK) + (1.0 - step) * np.sin(kr)
+    damping = np.exp(-np.square(k / features.time["k_D"][:, np.newaxis]))
+    return {"cos_in": cos_in, "sin_in": sin_in, "damping": damping}

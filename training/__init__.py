@@ -1,0 +1,1 @@
+"""Training-side tools of CosmicNet for Cobaya: data generation, training, validation."""

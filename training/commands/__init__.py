@@ -1,0 +1,1 @@
+"""Subcommands of the ``cosmicnet`` command; each module exposes ``register(subparsers)``."""
