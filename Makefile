@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.cosmicnet-installed
-BUILD_DEPS := "setuptools>=68" wheel "cython>=3.0" "numpy>=1.26,<2.3"
+BUILD_DEPS := "setuptools>=68" wheel "cython>=3.0" "numpy>=1.26,<2.3" "scipy>=1.11"
 
 .PHONY: install demo test lint clean
 

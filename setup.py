@@ -19,8 +19,8 @@ def classy_include_dirs() -> list[str]:
         import classy
     except ImportError as error:  # pragma: no cover - build-time guard
         raise SystemExit(
-            "cosmicnet_cobaya compiles against classy's headers: "
-            "run `pip install classy==3.4.1.0` first, then "
+            f"cosmicnet_cobaya compiles against classy's headers, but `import classy` "
+            f"failed ({error}): run `pip install classy==3.4.1.0 scipy` first, then "
             "`pip install --no-build-isolation .`"
         ) from error
     root = os.path.dirname(classy.__file__)
