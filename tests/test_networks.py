@@ -1,0 +1,275 @@
+"""Network sets: normalisation, NumPy forward pass, training, saving and loading."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cosmicnet_cobaya.features import SCALAR_NAMES, CosmologyFeatures
+from cosmicnet_cobaya.networks.forward import load_numpy_model
+from cosmicnet_cobaya.networks.network_set import (
+    FORMAT_VERSION,
+    NetworkSetError,
+    load_network_set,
+    read_metadata,
+)
+from cosmicnet_cobaya.networks.normalisation import OutputTransform, Standardiser
+
+ROOT = Path(__file__).resolve().parents[1]
+PARAMS = ("omega_b", "omega_cdm", "H0", "tau_reio")
+TINY = {
+    "seed": 3,
+    "train": ["t0", "t2", "delta_m"],
+    **{
+        name: {
+            "epochs": 1,
+            "time_dense": [8, 6],
+            "params_dense": 4,
+            "scales_dense": 3,
+            "central_dense": [12],
+            "conv_branches": [[{"filters": 3, "kernel": 3, "stride": 2, "pool": 2}]],
+        }
+        for name in ("t0", "t2", "delta_m")
+    },
+}
+
+
+class SyntheticSet:
+    """A few fake cosmologies with the shapes of a generated set."""
+
+    def __init__(self, n: int, seed: int, n_tau: int = 30, n_k: int = 40) -> None:
+        rng = np.random.default_rng(seed)
+        self.k = np.geomspace(1e-4, 0.3, n_k)
+        self.param_names = PARAMS
+        self._items = []
+        for _ in range(n):
+            params = dict(
+                zip(PARAMS, (0.0224, 0.12, 67.0, 0.055) * rng.uniform(0.9, 1.1, 4), strict=True)
+            )
+            tau = np.sort(rng.uniform(200.0, 14000.0, n_tau))
+            g = np.exp(-(((tau - 280.0) / 20.0) ** 2)) / 20.0
+            time = {
+                "g": g,
+                "g_prime": np.gradient(g, tau),
+                "e_kappa": 1.0 / (1.0 + np.exp(-(tau - 280.0) / 10.0)),
+                "r_s": 150.0 * np.tanh(tau / 300.0),
+                "k_D": 0.1 + 1e-3 * tau,
+            }
+            scalars = dict(
+                zip(SCALAR_NAMES, rng.uniform(100.0, 500.0, len(SCALAR_NAMES)), strict=True)
+            )
+            features = CosmologyFeatures(params, scalars, tau, time)
+            kr = np.outer(time["r_s"], self.k)
+            targets = {
+                "t0": np.cos(kr) * g[:, None] * 10.0,
+                "t2": np.sin(kr) * g[:, None],
+                "delta_m": -(np.outer(tau, self.k) ** 2) * 1e-2 - 1e-9,
+            }
+            self._items.append((features, targets))
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def features(self, index: int) -> CosmologyFeatures:
+        return self._items[index][0]
+
+    def target(self, index: int, name: str) -> np.ndarray:
+        return self._items[index][1][name]
+
+
+@pytest.mark.parametrize("kind", ["affine", "affine_k", "log_abs"])
+def test_output_transform_round_trip(kind):
+    rng = np.random.default_rng(1)
+    blocks = [-np.exp(rng.normal(size=(5, 7)) * 3) for _ in range(3)]
+    transform = OutputTransform.fit(kind, blocks)
+    restored = OutputTransform.from_dict(json.loads(json.dumps(transform.to_dict())))
+    for block in blocks:
+        y = restored.forward(block)
+        np.testing.assert_allclose(restored.inverse(y), block, rtol=1e-12)
+    stacked = np.concatenate([transform.forward(b) for b in blocks])
+    assert abs(stacked.mean()) < 1e-10
+    assert stacked.std() == pytest.approx(1.0, rel=1e-10)
+
+
+def test_log_abs_refuses_sign_change():
+    with pytest.raises(ValueError, match="one sign"):
+        OutputTransform.fit("log_abs", [np.array([[1.0, -2.0]])])
+
+
+def test_standardiser_round_trip():
+    samples = [{"a": 1.0, "b": 10.0}, {"a": 3.0, "b": 30.0}]
+    fitted = Standardiser.fit(("a", "b"), samples)
+    np.testing.assert_allclose(fitted.apply({"a": 3.0, "b": 10.0}), [1.0, -1.0])
+    restored = Standardiser.from_dict(json.loads(json.dumps(fitted.to_dict())))
+    np.testing.assert_array_equal(
+        restored.apply({"a": 2.5, "b": 7.0}), fitted.apply({"a": 2.5, "b": 7.0})
+    )
+    with pytest.raises(KeyError, match="missing"):
+        fitted.apply({"a": 1.0})
+
+
+def test_config_rejects_unknown_keys():
+    from training.network_config import NetworkConfigError, parse_networks_config
+
+    with pytest.raises(NetworkConfigError, match="unknown key"):
+        parse_networks_config({"t0": {"epoch": 3}})
+    with pytest.raises(NetworkConfigError, match="unknown key"):
+        parse_networks_config({"t0": {"search": {"ranges": {"depth": [1, 2]}}}})
+    with pytest.raises(NetworkConfigError, match="unknown networks"):
+        parse_networks_config({"train": ["t9"]})
+    parsed = parse_networks_config({"t2": {"epochs": 2, "central_dense": [10, 20]}})
+    assert parsed.networks["t2"].central_dense == (10, 20)
+    assert parsed.networks["t0"].epochs == 15
+
+
+def test_paper_architectures_have_paper_sizes():
+    from training.models import build_model
+    from training.network_config import parse_networks_config
+
+    networks = parse_networks_config(None).networks
+    counts = {
+        name: build_model(networks[name], 568, 4, 5).count_params() for name in ("t0", "t1", "t2")
+    }
+    # Tables 2-4: 407K, 38K and 328K trainable parameters.
+    assert counts["t0"] == pytest.approx(407e3, rel=0.01)
+    assert counts["t1"] == pytest.approx(38e3, rel=0.03)
+    assert counts["t2"] == pytest.approx(328e3, rel=0.01)
+
+
+def test_numpy_forward_matches_keras(tmp_path):
+    from training.models import build_model
+    from training.network_config import parse_networks_config
+
+    rng = np.random.default_rng(0)
+    for name in ("t0", "t1", "delta_m"):
+        config = parse_networks_config(None).networks[name]
+        model = build_model(config, 57, 4, 5)
+        path = tmp_path / f"{name}.keras"
+        model.save(path)
+        inputs = {
+            "time": rng.normal(size=(9, len(config.time_inputs))),
+            "params": rng.normal(size=(9, 4)),
+            "scales": rng.normal(size=(9, 5)),
+            "k": rng.normal(size=(9, 57, 3)),
+        }
+        inputs = {key: value.astype(np.float32) for key, value in inputs.items()}
+        expected = np.asarray(model.predict(inputs, verbose=0))
+        got = load_numpy_model(path)(inputs)
+        assert got.shape == (9, 57)
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max())
+
+
+@pytest.fixture(scope="module")
+def trained_set(tmp_path_factory):
+    """A toy network set trained for one epoch on synthetic data."""
+    from training.network_config import parse_networks_config
+    from training.pipeline import train_network_set
+
+    out = tmp_path_factory.mktemp("netset")
+    train_network_set(
+        parse_networks_config(TINY),
+        SyntheticSet(3, seed=1),
+        SyntheticSet(2, seed=2),
+        out,
+        {"class_precision": {}},
+        {"H0": [60.0, 75.0]},
+        progress=False,
+    )
+    return out
+
+
+def test_trained_set_loads_in_fresh_process(trained_set):
+    script = f"""
+import sys, json, numpy as np
+from cosmicnet_cobaya.networks.network_set import load_network_set
+from cosmicnet_cobaya.networks.inputs import assemble_inputs
+from cosmicnet_cobaya.features import k_bases
+sys.path.insert(0, {str(ROOT / "tests")!r})
+from test_networks import SyntheticSet
+data = SyntheticSet(1, seed=5)
+nets = load_network_set({str(trained_set)!r})
+features = data.features(0)
+bases = k_bases(features, nets.k)
+out = {{}}
+for name, entry in nets.metadata.networks.items():
+    value = nets.predict(name, assemble_inputs(features, entry.inputs, nets.metadata.normalisation, bases))
+    out[name] = [list(value.shape), bool(np.all(np.isfinite(value)))]
+out["tf"] = "tensorflow" in sys.modules or "keras" in sys.modules
+print(json.dumps(out))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report.pop("tf") is False
+    assert report == {name: [[30, 40], True] for name in ("t0", "t2", "delta_m")}
+    metadata = read_metadata(trained_set)
+    assert set(metadata.sources) == {"t0", "t2", "p", "delta_m"}
+    assert len(metadata.networks["t0"].history["val_loss"]) == 1
+    assert metadata.networks["delta_m"].output.sign == -1.0
+
+
+def test_training_resumes_from_checkpoint(tmp_path):
+    from training.network_config import parse_networks_config
+    from training.train import fit_normalisation, fit_output, train_network
+
+    config = parse_networks_config(TINY).networks["t0"]
+    data, validation = SyntheticSet(2, seed=1), SyntheticSet(1, seed=2)
+    norm = fit_normalisation(data)
+    transform = fit_output(data, "t0", "affine")
+    _, first = train_network(
+        "t0", config, data, validation, norm, transform, tmp_path, epochs=1, progress=False
+    )
+    _, resumed = train_network(
+        "t0", config, data, validation, norm, transform, tmp_path, epochs=2, progress=False
+    )
+    assert resumed["val_loss"][0] == first["val_loss"][0]
+    assert len(resumed["val_loss"]) == 2
+
+
+def _copy_set(source: Path, target: Path) -> Path:
+    target.mkdir()
+    for path in source.iterdir():
+        if path.is_file():
+            (target / path.name).write_bytes(path.read_bytes())
+    return target
+
+
+def test_broken_sets_fail_clearly(trained_set, tmp_path):
+    with pytest.raises(NetworkSetError, match="does not exist"):
+        load_network_set(tmp_path / "nowhere")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(NetworkSetError, match=r"no metadata\.json"):
+        load_network_set(empty)
+    corrupt = _copy_set(trained_set, tmp_path / "corrupt")
+    (corrupt / "metadata.json").write_text("{not json")
+    with pytest.raises(NetworkSetError, match="corrupt"):
+        load_network_set(corrupt)
+    old = _copy_set(trained_set, tmp_path / "old")
+    data = json.loads((old / "metadata.json").read_text())
+    data["format_version"] = FORMAT_VERSION + 1
+    (old / "metadata.json").write_text(json.dumps(data))
+    with pytest.raises(NetworkSetError, match="format version"):
+        load_network_set(old)
+    missing = _copy_set(trained_set, tmp_path / "missing")
+    (missing / "t2.keras").unlink()
+    with pytest.raises(NetworkSetError, match=r"t2\.keras is missing"):
+        load_network_set(missing)
+    broken = _copy_set(trained_set, tmp_path / "broken")
+    (broken / "t0.keras").write_bytes(b"not a zip")
+    with pytest.raises(NetworkSetError, match="not a readable .keras"):
+        load_network_set(broken)
+    assert zipfile.is_zipfile(trained_set / "t0.keras")

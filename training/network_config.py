@@ -1,0 +1,328 @@
+"""Schema and validation of the ``networks:`` block of a family config.
+
+Example (every key optional; defaults are the paper's Tables 2-4)::
+
+    networks:
+      seed: 1234
+      learning_rate: 1.0e-3
+      train: [t0, t1, t2, phi_plus_psi, delta_m]
+      t0: {epochs: 15}
+      t2:
+        epochs: 45
+        central_dense: [230, 245]
+        search: {candidates: 20, keep: 5, epochs: 3,
+                 ranges: {central_dense: [64, 512], conv_filters: [4, 24]}}
+
+Per network: ``epochs``, ``learning_rate``, ``seed``, ``time_inputs``,
+``params``, ``scales``, ``k_bases``, ``output_transform``, ``time_dense``,
+``time_skip``, ``params_dense``, ``scales_dense``, ``conv_branches`` (a list
+of branches, each a list of ``{filters, kernel, stride, pool}``),
+``central_dense``, ``leaky_slope``, ``search``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+import numpy as np
+
+from cosmicnet_cobaya.networks.inputs import InputSpec
+from cosmicnet_cobaya.networks.normalisation import OUTPUT_TRANSFORMS
+
+
+class NetworkConfigError(ValueError):
+    """The ``networks:`` block of a config is invalid."""
+
+
+@dataclass(frozen=True)
+class ConvLayer:
+    """One Conv1D (ReLU, padding 'same') followed by max pooling."""
+
+    filters: int
+    kernel: int
+    stride: int
+    pool: int = 2
+
+
+SEARCH_KEYS = (
+    "time_dense",
+    "central_dense",
+    "params_dense",
+    "scales_dense",
+    "conv_filters",
+    "conv_kernel",
+    "conv_stride",
+    "learning_rate",
+)
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Hyperparameter selection: candidates drawn from log-uniform ranges."""
+
+    candidates: int = 8
+    keep: int = 3
+    epochs: int = 2
+    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+
+def _branches(*specs: tuple[tuple[int, int, int, int], ...]) -> tuple[tuple[ConvLayer, ...], ...]:
+    return tuple(tuple(ConvLayer(*layer) for layer in branch) for branch in specs)
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """Architecture and training settings of one network."""
+
+    epochs: int
+    time_inputs: tuple[str, ...]
+    time_dense: tuple[int, ...]
+    time_skip: bool
+    params_dense: int
+    scales_dense: int
+    conv_branches: tuple[tuple[ConvLayer, ...], ...]
+    central_dense: tuple[int, ...]
+    output_transform: str = "affine"
+    params: bool = True
+    scales: bool = True
+    k_bases: tuple[str, ...] = ("cos_in", "sin_in", "damping")
+    learning_rate: float = 1e-3
+    leaky_slope: float = 0.3
+    seed: int = 1234
+    search: SearchConfig = field(default_factory=SearchConfig)
+
+    @property
+    def inputs(self) -> InputSpec:
+        """The input definition stored with the network."""
+        return InputSpec(self.time_inputs, self.params, self.scales, self.k_bases)
+
+    def architecture(self) -> dict[str, Any]:
+        """JSON-ready architecture and training settings (for metadata.json)."""
+        data = asdict(self)
+        data.pop("search")
+        return data
+
+
+TIME_ALL = ("g", "g_prime", "e_kappa", "log10_tau", "log10_tau_rec", "log10_tau_reio")
+LOGS = ("log10_tau", "log10_tau_rec", "log10_tau_reio")
+
+DEFAULTS: dict[str, NetworkConfig] = {
+    # Paper Table 2.
+    "t0": NetworkConfig(
+        epochs=15,
+        time_inputs=TIME_ALL,
+        time_dense=(192, 56, 138),
+        time_skip=True,
+        params_dense=196,
+        scales_dense=24,
+        conv_branches=_branches(((15, 4, 6, 2), (9, 4, 3, 2)), ((7, 4, 5, 2), (7, 6, 3, 2))),
+        central_dense=(289, 154),
+    ),
+    # Paper Table 4.
+    "t1": NetworkConfig(
+        epochs=3,
+        time_inputs=("e_kappa", *LOGS),
+        time_dense=(98,),
+        time_skip=False,
+        params_dense=17,
+        scales_dense=29,
+        conv_branches=_branches(((6, 11, 14, 2), (9, 7, 5, 2)), ((17, 6, 14, 2), (5, 6, 5, 2))),
+        central_dense=(50, 44),
+    ),
+    # Paper Table 3.
+    "t2": NetworkConfig(
+        epochs=45,
+        time_inputs=("g", *LOGS),
+        time_dense=(73, 154, 76),
+        time_skip=True,
+        params_dense=39,
+        scales_dense=14,
+        conv_branches=_branches(((6, 5, 4, 2), (6, 3, 2, 2)), ((8, 4, 6, 2), (6, 6, 3, 2))),
+        central_dense=(230, 245),
+    ),
+}
+_SMOOTH = NetworkConfig(
+    epochs=10,
+    time_inputs=("e_kappa", *LOGS),
+    time_dense=(64, 64),
+    time_skip=True,
+    params_dense=32,
+    scales_dense=16,
+    conv_branches=_branches(((8, 8, 8, 2),)),
+    central_dense=(128, 128),
+    output_transform="log_abs",
+)
+DEFAULTS.update({"phi_plus_psi": _SMOOTH, "delta_m": _SMOOTH, "delta_cb": _SMOOTH})
+
+
+@dataclass(frozen=True)
+class NetworksConfig:
+    """The validated ``networks:`` block."""
+
+    networks: dict[str, NetworkConfig]
+    train: tuple[str, ...]
+
+
+_TOP_KEYS = {"seed", "learning_rate", "train", *DEFAULTS}
+_NETWORK_KEYS = {item.name for item in fields(NetworkConfig)}
+_SEARCH_KEYS = {item.name for item in fields(SearchConfig)}
+
+
+def _check_keys(data: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    if not isinstance(data, Mapping):
+        raise NetworkConfigError(f"{where} must be a mapping, got {type(data).__name__}")
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise NetworkConfigError(f"unknown key(s) {unknown} in {where}; allowed: {sorted(allowed)}")
+
+
+def _positive_ints(value: Any, where: str) -> tuple[int, ...]:
+    values = tuple(value) if isinstance(value, list | tuple) else (value,)
+    if not values or not all(isinstance(item, int) and item > 0 for item in values):
+        raise NetworkConfigError(f"{where} must be positive integers, got {value!r}")
+    return values
+
+
+def _network(name: str, data: Mapping[str, Any], top: Mapping[str, Any]) -> NetworkConfig:
+    where = f"networks.{name}"
+    _check_keys(data, _NETWORK_KEYS, where)
+    base = DEFAULTS[name]
+    changes: dict[str, Any] = {key: top[key] for key in ("seed", "learning_rate") if key in top}
+    for key, value in data.items():
+        if key in ("time_dense", "central_dense"):
+            changes[key] = _positive_ints(value, f"{where}.{key}")
+        elif key in ("epochs", "params_dense", "scales_dense", "seed"):
+            if not isinstance(value, int) or value < 0 or (key == "epochs" and value == 0):
+                raise NetworkConfigError(f"{where}.{key} must be a positive integer")
+            changes[key] = value
+        elif key in ("learning_rate", "leaky_slope"):
+            if not isinstance(value, int | float) or value <= 0:
+                raise NetworkConfigError(f"{where}.{key} must be a positive number")
+            changes[key] = float(value)
+        elif key in ("time_skip", "params", "scales"):
+            if not isinstance(value, bool):
+                raise NetworkConfigError(f"{where}.{key} must be true or false")
+            changes[key] = value
+        elif key in ("time_inputs", "k_bases"):
+            changes[key] = tuple(value)
+        elif key == "output_transform":
+            if value not in OUTPUT_TRANSFORMS:
+                raise NetworkConfigError(
+                    f"{where}.output_transform must be one of {OUTPUT_TRANSFORMS}"
+                )
+            changes[key] = value
+        elif key == "conv_branches":
+            changes[key] = _conv_branches(value, f"{where}.conv_branches")
+        elif key == "search":
+            changes[key] = _search(value, f"{where}.search")
+    config = replace(base, **changes)
+    try:
+        config.inputs  # noqa: B018 - validates the input names
+    except ValueError as error:
+        raise NetworkConfigError(f"{where}: {error}") from error
+    return config
+
+
+def _conv_branches(value: Any, where: str) -> tuple[tuple[ConvLayer, ...], ...]:
+    if not isinstance(value, list):
+        raise NetworkConfigError(f"{where} must be a list of branches")
+    branches = []
+    for index, branch in enumerate(value):
+        if not isinstance(branch, list) or not branch:
+            raise NetworkConfigError(f"{where}[{index}] must be a non-empty list of layers")
+        layers = []
+        for position, layer in enumerate(branch):
+            at = f"{where}[{index}][{position}]"
+            _check_keys(layer, {"filters", "kernel", "stride", "pool"}, at)
+            missing = {"filters", "kernel", "stride"} - set(layer)
+            if missing:
+                raise NetworkConfigError(f"{at} lacks {sorted(missing)}")
+            sizes = [layer["filters"], layer["kernel"], layer["stride"], layer.get("pool", 2)]
+            _positive_ints(sizes, at)
+            layers.append(ConvLayer(*sizes))
+        branches.append(tuple(layers))
+    return tuple(branches)
+
+
+def _search(value: Any, where: str) -> SearchConfig:
+    _check_keys(value, _SEARCH_KEYS, where)
+    ranges = value.get("ranges", {})
+    _check_keys(ranges, set(SEARCH_KEYS), f"{where}.ranges")
+    checked = {}
+    for key, bounds in ranges.items():
+        if (
+            not isinstance(bounds, list | tuple)
+            or len(bounds) != 2
+            or not 0 < bounds[0] <= bounds[1]
+        ):
+            raise NetworkConfigError(
+                f"{where}.ranges.{key} must be [low, high] with 0 < low <= high"
+            )
+        checked[key] = (float(bounds[0]), float(bounds[1]))
+    counts = {
+        key: value.get(key, getattr(SearchConfig(), key))
+        for key in ("candidates", "keep", "epochs")
+    }
+    for key, count in counts.items():
+        if not isinstance(count, int) or count < 1:
+            raise NetworkConfigError(f"{where}.{key} must be a positive integer")
+    return SearchConfig(ranges=checked, **counts)
+
+
+def parse_networks_config(block: Mapping[str, Any] | None) -> NetworksConfig:
+    """Validate the ``networks:`` block (None: all defaults)."""
+    block = {} if block is None else block
+    _check_keys(block, _TOP_KEYS, "networks")
+    train = tuple(block.get("train", ("t0", "t1", "t2", "phi_plus_psi", "delta_m", "delta_cb")))
+    unknown = [name for name in train if name not in DEFAULTS]
+    if unknown:
+        raise NetworkConfigError(
+            f"networks.train names unknown networks {unknown}; known: {sorted(DEFAULTS)}"
+        )
+    networks = {name: _network(name, block.get(name) or {}, block) for name in DEFAULTS}
+    return NetworksConfig(networks=networks, train=train)
+
+
+def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
+    return float(math.exp(rng.uniform(math.log(low), math.log(high))))
+
+
+def draw_candidate(config: NetworkConfig, rng: np.random.Generator) -> NetworkConfig:
+    """A candidate architecture: each ranged size drawn from a log-uniform prior."""
+    ranges = config.search.ranges
+
+    def integer(key: str, current: int) -> int:
+        if key not in ranges:
+            return current
+        return max(1, round(_log_uniform(rng, *ranges[key])))
+
+    changes: dict[str, Any] = {
+        "time_dense": tuple(integer("time_dense", units) for units in config.time_dense),
+        "central_dense": tuple(integer("central_dense", units) for units in config.central_dense),
+        "params_dense": integer("params_dense", config.params_dense) if config.params_dense else 0,
+        "scales_dense": integer("scales_dense", config.scales_dense) if config.scales_dense else 0,
+        "conv_branches": tuple(
+            tuple(
+                ConvLayer(
+                    filters=integer("conv_filters", layer.filters),
+                    kernel=integer("conv_kernel", layer.kernel),
+                    stride=integer("conv_stride", layer.stride),
+                    pool=layer.pool,
+                )
+                for layer in branch
+            )
+            for branch in config.conv_branches
+        ),
+    }
+    if "learning_rate" in ranges:
+        changes["learning_rate"] = _log_uniform(rng, *ranges["learning_rate"])
+    return replace(config, **changes)
+
+
+def config_copy(config: NetworkConfig, **changes: Any) -> NetworkConfig:
+    """A modified copy (deep, so nested tuples are never shared mutable state)."""
+    return replace(copy.deepcopy(config), **changes)

@@ -1,0 +1,208 @@
+"""Training and selection of a whole network set from generated data sets."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import shutil
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cosmicnet_cobaya.networks.network_set import (
+    NetworkEntry,
+    NetworkSetMetadata,
+    load_network_set,
+)
+from training.network_config import NetworkConfig, NetworksConfig, draw_candidate
+from training.select import rank_candidates, spectrum_error
+from training.train import (
+    CosmologySet,
+    clear_checkpoint,
+    fit_normalisation,
+    fit_output,
+    save_network,
+    start_metadata,
+    train_network,
+)
+
+log = logging.getLogger(__name__)
+
+
+def provenance(extra: dict[str, Any]) -> dict[str, Any]:
+    """CLASS and package versions plus ``extra`` (precision, data hash, config)."""
+    versions = {}
+    for package in ("classy", "cosmicnet_cobaya", "keras", "tensorflow", "tensorflow-cpu"):
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return {"versions": versions, **extra}
+
+
+def _entry(
+    name: str, config: NetworkConfig, transform: Any, history: dict, selection: dict | None = None
+) -> NetworkEntry:
+    return NetworkEntry(
+        name=name,
+        file=f"{name}.keras",
+        inputs=config.inputs,
+        output=transform,
+        architecture=config.architecture(),
+        history=history,
+        selection=selection or {},
+    )
+
+
+def train_network_set(
+    networks: NetworksConfig,
+    training: CosmologySet,
+    validation: CosmologySet,
+    out_dir: Path,
+    extra_provenance: dict[str, Any],
+    domain: dict[str, list[float]],
+    only: Sequence[str] | None = None,
+    progress: bool = True,
+) -> NetworkSetMetadata:
+    """Train every configured network into ``out_dir``; finished ones are kept on resume."""
+    from training.train import _configure_devices
+
+    device = _configure_devices()
+    out_dir = Path(out_dir)
+    names = tuple(only) if only else networks.train
+    metadata = start_metadata(
+        out_dir,
+        training,
+        fit_normalisation(training) if not (out_dir / "metadata.json").is_file() else None,
+        provenance({**extra_provenance, "device": device}),
+        domain,
+    )
+    for name in names:
+        checkpoint = out_dir / "checkpoints" / name
+        if name in metadata.networks and not checkpoint.exists():
+            log.info("%s: already trained in %s, skipped", name, out_dir)
+            continue
+        config = networks.networks[name]
+        transform = fit_output(training, name, config.output_transform)
+        model, history = train_network(
+            name,
+            config,
+            training,
+            validation,
+            metadata.normalisation,
+            transform,
+            checkpoint,
+            progress=progress,
+        )
+        metadata = save_network(
+            out_dir, metadata, name, model, _entry(name, config, transform, history)
+        )
+        clear_checkpoint(checkpoint)
+    return metadata
+
+
+def select_network(
+    name: str,
+    networks: NetworksConfig,
+    training: CosmologySet,
+    validation: CosmologySet,
+    reference: Any,
+    out_dir: Path,
+    extra_provenance: dict[str, Any],
+    domain: dict[str, list[float]],
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Select network ``name``: candidates by validation loss, then by C_l error.
+
+    Each candidate trains for ``search.epochs``; the winner is copied into
+    ``out_dir`` with the record of every candidate (hyperparameters, validation
+    loss, C_l error) in its metadata entry.
+    """
+    from training.train import _configure_devices
+
+    device = _configure_devices()
+    base = networks.networks[name]
+    search = base.search
+    out_dir = Path(out_dir)
+    work = out_dir / "selection" / name
+    rng = np.random.default_rng([base.seed, 104729])
+    metadata = start_metadata(
+        out_dir,
+        training,
+        fit_normalisation(training) if not (out_dir / "metadata.json").is_file() else None,
+        provenance({**extra_provenance, "device": device}),
+        domain,
+    )
+    transform = fit_output(training, name, base.output_transform)
+    records: list[dict[str, Any]] = []
+    for index in range(search.candidates):
+        candidate = replace(draw_candidate(base, rng), seed=base.seed + index)
+        directory = work / f"candidate{index:03d}"
+        empty = NetworkSetMetadata(
+            k=metadata.k,
+            param_names=metadata.param_names,
+            normalisation=metadata.normalisation,
+            networks={},
+            domain=domain,
+            provenance=metadata.provenance,
+        )
+        if not (directory / "metadata.json").is_file() or name not in load_network_set_metadata(
+            directory
+        ):
+            model, history = train_network(
+                name,
+                candidate,
+                training,
+                validation,
+                metadata.normalisation,
+                transform,
+                directory / "checkpoint",
+                epochs=search.epochs,
+                progress=progress,
+            )
+            save_network(directory, empty, name, model, _entry(name, candidate, transform, history))
+            clear_checkpoint(directory / "checkpoint")
+        entry = load_network_set(directory).metadata.networks[name]
+        records.append(
+            {
+                "candidate": index,
+                "directory": str(directory),
+                "val_loss": entry.history["val_loss"][-1],
+                "architecture": entry.architecture,
+            }
+        )
+        log.info("%s candidate %d: val_loss %.4g", name, index, records[-1]["val_loss"])
+    kept = rank_candidates(records, search.keep)
+    for record in kept:
+        errors = spectrum_error(load_network_set(record["directory"]), name, reference)
+        record.update(errors)
+        log.info(
+            "%s candidate %d: %s error %.4g",
+            name,
+            record["candidate"],
+            errors["observable"],
+            errors["cl_error"],
+        )
+    best = min(kept, key=lambda item: item["cl_error"])
+    winner = load_network_set(best["directory"]).metadata.networks[name]
+    selection = {
+        "chosen": best["candidate"],
+        "candidates": [
+            {key: value for key, value in item.items() if key != "directory"} for item in records
+        ],
+    }
+    shutil.copyfile(Path(best["directory"]) / winner.file, out_dir / winner.file)
+    current = start_metadata(out_dir, training, None, {}, domain)
+    networks_now = {**current.networks, name: replace(winner, selection=selection)}
+    replace(current, networks=networks_now).write(out_dir)
+    return selection
+
+
+def load_network_set_metadata(directory: Path) -> dict[str, Any]:
+    """The networks recorded in a set directory (empty when none)."""
+    from cosmicnet_cobaya.networks.network_set import read_metadata
+
+    return read_metadata(directory).networks

@@ -1,0 +1,250 @@
+"""Training of one network and of a whole network set, with checkpoints and resume.
+
+One batch is one cosmology: all its tau slices (paper section 3.2).  After each
+epoch the validation loss is computed and a checkpoint (model with optimizer
+state, history, epoch) is written, so an interrupted training resumes where it
+stopped.  Seeds are fixed; the order of cosmologies in each epoch depends only
+on the seed and the epoch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from cosmicnet_cobaya.features import CosmologyFeatures, k_bases
+from cosmicnet_cobaya.networks.inputs import SCALE_NAMES, assemble_inputs, fit_input_normalisation
+from cosmicnet_cobaya.networks.network_set import (
+    NetworkEntry,
+    NetworkSetMetadata,
+    read_metadata,
+)
+from cosmicnet_cobaya.networks.normalisation import InputNormalisation, OutputTransform
+from training.network_config import NetworkConfig
+
+log = logging.getLogger(__name__)
+
+
+class CosmologySet(Protocol):
+    """Random access to the cosmologies of a generated set."""
+
+    k: np.ndarray
+    param_names: tuple[str, ...]
+
+    def __len__(self) -> int: ...
+
+    def features(self, index: int) -> CosmologyFeatures: ...
+
+    def target(self, index: int, name: str) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Inputs and standardised targets of one cosmology."""
+
+    inputs: dict[str, np.ndarray]
+    target: np.ndarray
+
+
+def make_batch(
+    data: CosmologySet,
+    index: int,
+    name: str,
+    config: NetworkConfig,
+    norm: InputNormalisation,
+    transform: OutputTransform,
+) -> Batch:
+    """Network inputs and standardised target of cosmology ``index``."""
+    features = data.features(index)
+    bases = k_bases(features, data.k)
+    inputs = assemble_inputs(features, config.inputs, norm, bases)
+    target = transform.forward(np.asarray(data.target(index, name), dtype=np.float64))
+    return Batch(inputs, np.ascontiguousarray(target, dtype=np.float32))
+
+
+def fit_normalisation(data: CosmologySet) -> InputNormalisation:
+    """Input coefficients over the training set."""
+    return fit_input_normalisation([data.features(i) for i in range(len(data))], data.param_names)
+
+
+def fit_output(data: CosmologySet, name: str, kind: str) -> OutputTransform:
+    """Output coefficients of source ``name`` over the training set."""
+    return OutputTransform.fit(kind, (data.target(i, name) for i in range(len(data))))
+
+
+def _configure_devices() -> str:
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    for gpu in gpus:
+        tf.config.experimental.set_memory_growth(gpu, True)
+    device = f"GPU ({len(gpus)})" if gpus else "CPU"
+    log.info("training on %s", device)
+    return device
+
+
+def _progress(total: int, description: str, enabled: bool) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=description, disable=not enabled, leave=False, unit="cosmo")
+
+
+def validation_loss(
+    model: Any, data: CosmologySet, batch_of: Callable[[CosmologySet, int], Batch]
+) -> float:
+    """Mean over the cosmologies of ``data`` of the per-cosmology MSE."""
+    losses = []
+    for index in range(len(data)):
+        batch = batch_of(data, index)
+        prediction = model.predict_on_batch(batch.inputs)
+        losses.append(float(np.mean((np.asarray(prediction) - batch.target) ** 2)))
+    return float(np.mean(losses))
+
+
+def train_network(
+    name: str,
+    config: NetworkConfig,
+    training: CosmologySet,
+    validation: CosmologySet,
+    norm: InputNormalisation,
+    transform: OutputTransform,
+    checkpoint_dir: Path,
+    epochs: int | None = None,
+    progress: bool = True,
+) -> tuple[Any, dict[str, list[float]]]:
+    """Train (or resume) one network; returns the Keras model and its history.
+
+    History keys: ``loss`` (mean training loss per epoch), ``val_loss``,
+    ``seconds`` (wall time per epoch).
+    """
+    import keras
+
+    from training.models import build_model, compile_model
+
+    epochs = config.epochs if epochs is None else epochs
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    state_path = checkpoint_dir / "state.json"
+    model_path = checkpoint_dir / "model.keras"
+    keras.utils.set_random_seed(config.seed)
+    if state_path.is_file() and model_path.is_file():
+        state = json.loads(state_path.read_text())
+        model = keras.models.load_model(model_path)
+        history = state["history"]
+        start = int(state["epoch"])
+        log.info("%s: resuming after epoch %d/%d", name, start, epochs)
+    else:
+        n_params = len(norm.params.names)
+        model = compile_model(
+            build_model(config, training.k.size, n_params, len(SCALE_NAMES)), config.learning_rate
+        )
+        history = {"loss": [], "val_loss": [], "seconds": []}
+        start = 0
+
+    def batch_of(data: CosmologySet, index: int) -> Batch:
+        return make_batch(data, index, name, config, norm, transform)
+
+    for epoch in range(start, epochs):
+        keras.utils.set_random_seed(config.seed + 7919 * (epoch + 1))
+        order = np.random.default_rng([config.seed, epoch]).permutation(len(training))
+        tick = time.perf_counter()
+        losses = []
+        with _progress(len(order), f"{name} epoch {epoch + 1}/{epochs}", progress) as bar:
+            for index in order:
+                batch = batch_of(training, int(index))
+                losses.append(float(model.train_on_batch(batch.inputs, batch.target)))
+                bar.set_postfix(loss=f"{losses[-1]:.3g}")
+                bar.update()
+        val = validation_loss(model, validation, batch_of)
+        history["loss"].append(float(np.mean(losses)))
+        history["val_loss"].append(val)
+        history["seconds"].append(time.perf_counter() - tick)
+        log.info(
+            "%s epoch %d/%d: loss %.4g, val_loss %.4g (%.1f s)",
+            name,
+            epoch + 1,
+            epochs,
+            history["loss"][-1],
+            val,
+            history["seconds"][-1],
+        )
+        temporary = checkpoint_dir / "model.tmp.keras"
+        model.save(temporary)
+        temporary.replace(model_path)
+        state_path.write_text(json.dumps({"epoch": epoch + 1, "history": history}))
+    return model, history
+
+
+def data_hash(paths: Sequence[Path]) -> str:
+    """SHA-256 over the bytes of the data files a set was trained on."""
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        digest.update(path.name.encode())
+        with path.open("rb") as stream:
+            for chunk in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def save_network(
+    out_dir: Path,
+    metadata: NetworkSetMetadata,
+    name: str,
+    model: Any,
+    entry: NetworkEntry,
+) -> NetworkSetMetadata:
+    """Save a trained model into the set and rewrite metadata.json."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    temporary = out_dir / f"{name}.tmp.keras"
+    model.save(temporary)
+    temporary.replace(out_dir / entry.file)
+    networks = {**metadata.networks, name: entry}
+    updated = NetworkSetMetadata(
+        k=metadata.k,
+        param_names=metadata.param_names,
+        normalisation=metadata.normalisation,
+        networks=networks,
+        domain=metadata.domain,
+        provenance=metadata.provenance,
+    )
+    updated.write(out_dir)
+    return updated
+
+
+def start_metadata(
+    out_dir: Path,
+    training: CosmologySet,
+    norm: InputNormalisation,
+    provenance: dict[str, Any],
+    domain: dict[str, list[float]],
+) -> NetworkSetMetadata:
+    """The set's metadata, read back when resuming into an existing set."""
+    if (out_dir / "metadata.json").is_file():
+        existing = read_metadata(out_dir)
+        if not np.array_equal(existing.k, training.k):
+            raise ValueError(f"{out_dir} holds a network set on another k grid; use a new --out")
+        return existing
+    metadata = NetworkSetMetadata(
+        k=np.asarray(training.k, dtype=float),
+        param_names=tuple(training.param_names),
+        normalisation=norm,
+        networks={},
+        domain=domain,
+        provenance=provenance,
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    metadata.write(out_dir)
+    return metadata
+
+
+def clear_checkpoint(checkpoint_dir: Path) -> None:
+    """Remove a finished network's checkpoint."""
+    shutil.rmtree(checkpoint_dir, ignore_errors=True)
