@@ -199,7 +199,8 @@ features = data.features(0)
 bases = k_bases(features, nets.k)
 out = {{}}
 for name, entry in nets.metadata.networks.items():
-    value = nets.predict(name, assemble_inputs(features, entry.inputs, nets.metadata.normalisation, bases))
+    inputs = assemble_inputs(features, entry.inputs, nets.metadata.normalisation, bases)
+    value = nets.predict(name, inputs)
     out[name] = [list(value.shape), bool(np.all(np.isfinite(value)))]
 out["tf"] = "tensorflow" in sys.modules or "keras" in sys.modules
 print(json.dumps(out))
@@ -270,6 +271,6 @@ def test_broken_sets_fail_clearly(trained_set, tmp_path):
         load_network_set(missing)
     broken = _copy_set(trained_set, tmp_path / "broken")
     (broken / "t0.keras").write_bytes(b"not a zip")
-    with pytest.raises(NetworkSetError, match="not a readable .keras"):
+    with pytest.raises(NetworkSetError, match=r"not a readable \.keras"):
         load_network_set(broken)
     assert zipfile.is_zipfile(trained_set / "t0.keras")
