@@ -74,6 +74,19 @@ class ClassNet(classy):
         )
         return provider
 
+    def calculate(self, state: dict, want_derived: bool = True, **params_values_dict) -> bool:
+        """Cobaya's classy calculation; a network set unfit for the request stops the run.
+
+        Cobaya turns ordinary exceptions into a zero likelihood, which would hide
+        a missing source or k range behind -inf for every point.
+        """
+        try:
+            return super().calculate(state, want_derived, **params_values_dict)
+        except NetworkSetError as error:
+            raise LoggedError(
+                self.log, "The network set cannot serve this request: %s", error
+            ) from error
+
     def get_step_timings(self) -> dict[str, float]:
         """Wall time [s] of each step of the last CLASS evaluation."""
         return dict(self.classy.last_timings)

@@ -84,7 +84,7 @@ class SyntheticSet:
         return self._items[index][1][name]
 
 
-@pytest.mark.parametrize("kind", ["affine", "affine_k", "log_abs"])
+@pytest.mark.parametrize("kind", ["affine", "affine_k", "log_abs", "asinh"])
 def test_output_transform_round_trip(kind):
     rng = np.random.default_rng(1)
     blocks = [-np.exp(rng.normal(size=(5, 7)) * 3) for _ in range(3)]
@@ -219,7 +219,7 @@ print(json.dumps(out))
     metadata = read_metadata(trained_set)
     assert set(metadata.sources) == {"t0", "t2", "p", "delta_m"}
     assert len(metadata.networks["t0"].history["val_loss"]) == 1
-    assert metadata.networks["delta_m"].output.sign == -1.0
+    assert metadata.networks["delta_m"].output.kind == "asinh"
 
 
 def test_training_resumes_from_checkpoint(tmp_path):

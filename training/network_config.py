@@ -154,7 +154,7 @@ _SMOOTH = NetworkConfig(
     scales_dense=16,
     conv_branches=_branches(((8, 8, 8, 2),)),
     central_dense=(128, 128),
-    output_transform="log_abs",
+    output_transform="asinh",
 )
 DEFAULTS.update({"phi_plus_psi": _SMOOTH, "delta_m": _SMOOTH, "delta_cb": _SMOOTH})
 

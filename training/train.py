@@ -71,6 +71,27 @@ def make_batch(
     return Batch(inputs, np.ascontiguousarray(target, dtype=np.float32))
 
 
+PAD_MULTIPLE = 64
+"""Batches are padded to a multiple of this many tau slices (with zero sample
+weight), so that cosmologies with different tau counts reuse a few traced graphs."""
+
+
+def padded(batch: Batch, multiple: int = PAD_MULTIPLE) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Inputs, target and sample weights padded to a multiple of ``multiple`` rows.
+
+    Real rows weigh n_padded / n_real, so the weighted mean equals the mean over
+    the real rows.
+    """
+    n = batch.target.shape[0]
+    m = -(-n // multiple) * multiple
+
+    def pad(value: np.ndarray) -> np.ndarray:
+        return np.concatenate([value, np.zeros((m - n, *value.shape[1:]), value.dtype)])
+
+    weights = np.concatenate([np.full(n, m / n), np.zeros(m - n)]).astype(np.float32)
+    return {key: pad(value) for key, value in batch.inputs.items()}, pad(batch.target), weights
+
+
 def fit_normalisation(data: CosmologySet) -> InputNormalisation:
     """Input coefficients over the training set."""
     return fit_input_normalisation([data.features(i) for i in range(len(data))], data.param_names)
@@ -105,8 +126,9 @@ def validation_loss(
     losses = []
     for index in range(len(data)):
         batch = batch_of(data, index)
-        prediction = model.predict_on_batch(batch.inputs)
-        losses.append(float(np.mean((np.asarray(prediction) - batch.target) ** 2)))
+        inputs, _, _ = padded(batch)
+        prediction = np.asarray(model.predict_on_batch(inputs))[: batch.target.shape[0]]
+        losses.append(float(np.mean((prediction - batch.target) ** 2)))
     return float(np.mean(losses))
 
 
@@ -159,8 +181,8 @@ def train_network(
         losses = []
         with _progress(len(order), f"{name} epoch {epoch + 1}/{epochs}", progress) as bar:
             for index in order:
-                batch = batch_of(training, int(index))
-                losses.append(float(model.train_on_batch(batch.inputs, batch.target)))
+                inputs, target, weights = padded(batch_of(training, int(index)))
+                losses.append(float(model.train_on_batch(inputs, target, sample_weight=weights)))
                 bar.set_postfix(loss=f"{losses[-1]:.3g}")
                 bar.update()
         val = validation_loss(model, validation, batch_of)

@@ -12,10 +12,11 @@ from typing import Any
 
 import numpy as np
 
-OUTPUT_TRANSFORMS = ("affine", "affine_k", "log_abs")
+OUTPUT_TRANSFORMS = ("affine", "affine_k", "log_abs", "asinh")
 """affine: one mean and standard deviation per source (the paper); affine_k: one
 per k; log_abs: sign * exp(mean_k + std_k * y), for single-signed sources with a
-large dynamic range (phi_plus_psi, delta_m, delta_cb)."""
+large dynamic range; asinh: scale * sinh(mean_k + std_k * y), logarithmic for
+|S| >> scale but tolerant of sign changes (phi_plus_psi, delta_m, delta_cb)."""
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,8 @@ class OutputTransform:
     std: np.ndarray
     sign: float = 1.0
     floor: float = 0.0
-    """log_abs only: |S| is clipped below at this value before the logarithm."""
+    """log_abs: |S| is clipped below at this value before the logarithm;
+    asinh: the scale below which the transform is linear."""
 
     def __post_init__(self) -> None:
         if self.kind not in OUTPUT_TRANSFORMS:
@@ -129,16 +131,24 @@ class OutputTransform:
         moments = _Moments()
         signs = set()
         peak = 0.0
-        blocks = list(targets) if kind == "log_abs" else targets
+        blocks = list(targets) if kind in ("log_abs", "asinh") else targets
+        floor = 0.0
         if kind == "log_abs":
             peak = max(float(np.abs(block).max()) for block in blocks)
-        floor = 1e-30 * peak if kind == "log_abs" else 0.0
+            floor = 1e-30 * peak
+        elif kind == "asinh":
+            magnitudes = np.concatenate([np.abs(np.ravel(block)) for block in blocks])
+            floor = (
+                float(np.quantile(magnitudes[magnitudes > 0], 0.01)) if np.any(magnitudes) else 1.0
+            )
         for block in blocks:
             block = np.asarray(block, dtype=float)
             if kind == "log_abs":
                 nonzero = block[block != 0.0]
                 signs.update(np.unique(np.sign(nonzero)).tolist())
                 block = np.log(np.maximum(np.abs(block), floor))
+            elif kind == "asinh":
+                block = np.arcsinh(block / floor)
             moments.add(block if kind != "affine" else block.reshape(-1, 1))
         if moments.count == 0:
             raise ValueError("cannot fit an output transform on an empty set")
@@ -156,6 +166,8 @@ class OutputTransform:
         """Physical source -> standardised output."""
         if self.kind == "log_abs":
             source = np.log(np.maximum(np.abs(source), self.floor))
+        elif self.kind == "asinh":
+            source = np.arcsinh(source / self.floor)
         return (source - self.mean) / self.std
 
     def inverse(self, output: np.ndarray) -> np.ndarray:
@@ -163,6 +175,8 @@ class OutputTransform:
         value = np.asarray(output, dtype=np.float64) * self.std + self.mean
         if self.kind == "log_abs":
             return self.sign * np.exp(value)
+        if self.kind == "asinh":
+            return self.floor * np.sinh(value)
         return value
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,0 +1,107 @@
+"""``cosmicnet train``: train a network set from generated data.
+
+    cosmicnet train configs/lcdm.yaml --data work/lcdm --out nets/lcdm [--only t0,t2]
+
+Rerun the same command to resume an interrupted training: finished networks
+are kept, the interrupted one restarts from its last epoch checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``train`` subcommand."""
+    parser = subparsers.add_parser(
+        "train",
+        help="train the source-function networks of a family",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_common_arguments(parser)
+    parser.add_argument("--only", default=None, help="comma-separated networks (default: config)")
+    parser.add_argument("--epochs", type=int, default=None, help="override every network's epochs")
+    parser.set_defaults(handler=run)
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """CONFIG, --data, --out, --limit, --no-progress."""
+    parser.add_argument("config", type=Path, help="family config YAML")
+    parser.add_argument("--data", type=Path, required=True, help="folder of `cosmicnet generate`")
+    parser.add_argument("--out", type=Path, required=True, help="network-set folder")
+    parser.add_argument(
+        "--limit", type=int, default=None, help="use at most N cosmologies of each set"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def load_inputs(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any], dict[str, Any]]:
+    """Family config, parsed networks block, provenance and domain."""
+    from training.config import load_config
+    from training.network_config import parse_networks_config
+    from training.train import data_hash
+
+    family = load_config(args.config)
+    networks = parse_networks_config(family.networks)
+    files = [args.data / "training.h5", args.data / "validation.h5"]
+    provenance = {
+        "family": family.family,
+        "class_precision": family.extra_args,
+        "l_max": family.l_max,
+        "networks_config": family.networks,
+        "data_files": [str(path) for path in files],
+        "data_hash": data_hash([path for path in files if path.is_file()]),
+    }
+    domain = {p.name: [p.low, p.high] for p in family.params}
+    return family, networks, provenance, domain
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train every requested network; returns the exit status."""
+    from training.config import ConfigError
+    from training.data_access import SetReader
+    from training.network_config import NetworkConfigError
+    from training.pipeline import train_network_set
+
+    try:
+        family, networks, provenance, domain = load_inputs(args)
+    except (ConfigError, NetworkConfigError) as error:
+        logger.error("%s", error)
+        return 2
+    only = tuple(args.only.split(",")) if args.only else None
+    names = only or networks.train
+    missing = [name for name in names if name not in family.targets]
+    if missing:
+        logger.error("the family stores no targets %s; train only %s", missing, family.targets)
+        return 2
+    if args.epochs is not None:
+        networks = replace(
+            networks,
+            networks={n: replace(c, epochs=args.epochs) for n, c in networks.networks.items()},
+        )
+    training = SetReader(args.data / "training.h5", args.limit)
+    validation = SetReader(args.data / "validation.h5", args.limit)
+    try:
+        metadata = train_network_set(
+            networks,
+            training,
+            validation,
+            args.out,
+            provenance,
+            domain,
+            only=names,
+            progress=not args.no_progress,
+        )
+    finally:
+        training.close()
+        validation.close()
+    for name, entry in metadata.networks.items():
+        logger.info("%s: final val_loss %.4g", name, entry.history["val_loss"][-1])
+    return 0
