@@ -80,7 +80,18 @@ _TOP_KEYS = {
     "networks",
 }
 _REQUIRED_TOP_KEYS = ("family", "params", "extra_args", "sets")
-_PARAM_KEYS = {"prior", "value", "ref", "proposal", "latex", "derived", "drop", "renames", "min", "max"}
+_PARAM_KEYS = {
+    "prior",
+    "value",
+    "ref",
+    "proposal",
+    "latex",
+    "derived",
+    "drop",
+    "renames",
+    "min",
+    "max",
+}
 _COBAYA_IGNORED_PARAM_KEYS = {"ref", "proposal", "latex", "renames"}
 _DAMPING_KEY = "compute damping scale"
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
@@ -270,7 +281,9 @@ def _classify_params(params: Any, box_sigma: float, strict: bool) -> _ParsedPara
             value = entry["value"]
             if isinstance(value, str):
                 if strict:
-                    raise ConfigError(f"{where}: dependent parameters ({value!r}) are not supported")
+                    raise ConfigError(
+                        f"{where}: dependent parameters ({value!r}) are not supported"
+                    )
                 dropped[name] = f"dependent parameter ({value})"
             else:
                 fixed[name] = _number(value, f"{where}.value")
@@ -295,7 +308,9 @@ def _parse_sets(sets: Any) -> tuple[SetSpec, ...]:
         size = _integer(entry["size"], f"{where}.size", 1)
         if size > 10_000_000:
             raise ConfigError(f"{where}.size={size} is not a sensible number of cosmologies")
-        specs.append(SetSpec(name=name, size=size, seed=_integer(entry["seed"], f"{where}.seed", 0)))
+        specs.append(
+            SetSpec(name=name, size=size, seed=_integer(entry["seed"], f"{where}.seed", 0))
+        )
     seeds = [spec.seed for spec in specs]
     if len(set(seeds)) != len(seeds):
         raise ConfigError(f"sets must have distinct seeds to be independent (got {seeds})")
@@ -354,7 +369,9 @@ def _parse_storage(entry: Any) -> StorageSpec:
     if spec.dtype not in ("float32", "float64"):
         raise ConfigError(f"storage.dtype must be float32 or float64 (got {spec.dtype!r})")
     if spec.compression not in (None, "gzip", "lzf"):
-        raise ConfigError(f"storage.compression must be gzip, lzf or null (got {spec.compression!r})")
+        raise ConfigError(
+            f"storage.compression must be gzip, lzf or null (got {spec.compression!r})"
+        )
     if spec.compression == "gzip":
         _integer(spec.compression_level, "storage.compression_level", 0)
         if spec.compression_level > 9:

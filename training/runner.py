@@ -99,7 +99,9 @@ def file_metadata(config: FamilyConfig, record: storage.FamilyRecord) -> dict[st
         "class_precision_json": json.dumps(precision_settings(settings), sort_keys=True),
         "classy_version": _version("classy"),
         "project_version": _version("cosmicnet_cobaya"),
-        "k_grid_json": json.dumps({"density": config.k_grid.density, "margin": config.k_grid.margin}),
+        "k_grid_json": json.dumps(
+            {"density": config.k_grid.density, "margin": config.k_grid.margin}
+        ),
         "storage_json": json.dumps(config.storage.__dict__),
         **{key: value for key, value in record.metadata.items() if key.startswith("kgrid_")},
     }

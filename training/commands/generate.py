@@ -1,9 +1,9 @@
 """``cosmicnet generate``: training data from CLASS, resumable, parallel or under MPI.
 
-    cosmicnet generate configs/lcdm.yaml --out work/lcdm [--workers N]
-    mpirun -n 8 cosmicnet generate configs/lcdm.yaml --out work/lcdm
-    cosmicnet generate --status work/lcdm [--json]
-    cosmicnet generate --from-cobaya run.yaml --write-config configs/mine.yaml
+cosmicnet generate configs/lcdm.yaml --out work/lcdm [--workers N]
+mpirun -n 8 cosmicnet generate configs/lcdm.yaml --out work/lcdm
+cosmicnet generate --status work/lcdm [--json]
+cosmicnet generate --from-cobaya run.yaml --write-config configs/mine.yaml
 """
 
 from __future__ import annotations
@@ -65,7 +65,8 @@ def register(subparsers: Any) -> None:
 def _mpi_comm() -> Any:
     """The world communicator when started by mpirun with more than one rank."""
     launched = any(
-        key in os.environ for key in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS")
+        key in os.environ
+        for key in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS")
     )
     if not launched:
         return None

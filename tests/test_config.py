@@ -1,0 +1,138 @@
+"""Family configs: parsing, clear errors before any CLASS call, seeding from cobaya."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from training.cli import main
+from training.config import ConfigError, family_from_cobaya, load_config, parse_config, read_yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def lcdm() -> dict:
+    return read_yaml(ROOT / "configs" / "lcdm.yaml")
+
+
+def test_lcdm_config_is_the_planck_box() -> None:
+    config = load_config(ROOT / "configs" / "lcdm.yaml")
+    assert config.param_names == ("omega_b", "omega_cdm", "H0", "tau_reio")
+    box = {p.name: (p.low, p.high) for p in config.params}
+    assert box["omega_b"] == pytest.approx((0.02242 - 5 * 0.00014, 0.02242 + 5 * 0.00014))
+    assert box["H0"] == pytest.approx((67.66 - 2.1, 67.66 + 2.1))
+    assert [(s.name, s.size) for s in config.sets] == [
+        ("training", 10000),
+        ("validation", 2000),
+        ("selection", 100),
+        ("test", 100),
+    ]
+    assert len({s.seed for s in config.sets}) == 4
+    settings = config.class_settings()
+    assert settings["l_max_scalars"] == 2508
+    assert settings["m_ncdm"] == 0.06 and settings["N_ur"] == 2.0328
+    assert settings["compute damping scale"] == "yes"
+    assert config.networks == {}
+
+
+def test_smoke_config_is_the_same_family_at_toy_size() -> None:
+    smoke = load_config(ROOT / "configs" / "smoke.yaml")
+    lcdm = load_config(ROOT / "configs" / "lcdm.yaml")
+    assert smoke.params == lcdm.params
+    assert sum(s.size for s in smoke.sets) <= 10
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda c: c.update(colour="red"), "unknown key"),
+        (lambda c: c.pop("sets"), "missing key"),
+        (lambda c: c["params"]["H0"].update(prior={"min": 70.0, "max": 70.0}), "empty domain"),
+        (lambda c: c["params"]["H0"].update(prior={"min": 71.0, "max": 65.0}), "empty domain"),
+        (lambda c: c["params"]["H0"].update(prior={"dist": "norm", "loc": 67, "scale": 0}), "> 0"),
+        (lambda c: c["params"]["H0"].update(prior={"min": 60}), "missing key"),
+        (lambda c: c["params"]["H0"].update(colour=1), "unknown key"),
+        (lambda c: c["sets"]["training"].update(size=0), "size must be >= 1"),
+        (lambda c: c["sets"]["training"].update(size=2.5), "must be an integer"),
+        (lambda c: c["sets"]["test"].update(seed=1), "distinct seeds"),
+        (lambda c: c["sets"]["test"].pop("seed"), "missing key"),
+        (lambda c: c.update(targets=["t0", "t9"]), "unknown target"),
+        (lambda c: c["extra_args"].update(output="tCl,pCl"), "target phi_plus_psi needs"),
+        (lambda c: c["extra_args"].update(H0=67.0), "both varied"),
+        (lambda c: c.update(l_max=1), "l_max must be >= 2"),
+        (lambda c: c.update(k_grid={"density": 0.0}), "k_grid.density"),
+        (lambda c: c.update(storage={"dtype": "float16"}), "storage.dtype"),
+        (lambda c: c.update(params={}), "non-empty"),
+        (lambda c: c.update(params={"A_s": {"prior": {"min": 1e-9, "max": 3e-9}}}), "no varied"),
+    ],
+)
+def test_bad_configs_fail_clearly(lcdm: dict, edit, message: str) -> None:
+    raw = copy.deepcopy(lcdm)
+    edit(raw)
+    with pytest.raises(ConfigError, match=message):
+        parse_config(raw)
+
+
+def test_non_source_params_are_left_out(lcdm: dict) -> None:
+    raw = copy.deepcopy(lcdm)
+    raw["params"]["n_s"] = {"prior": {"min": 0.9, "max": 1.0}}
+    raw["params"]["A_s"] = 2.1e-9
+    config = parse_config(raw)
+    assert "n_s" not in config.param_names
+    assert "A_s" not in config.class_settings()
+
+
+def test_bad_config_fails_before_any_class_call(tmp_path: Path, lcdm: dict, monkeypatch) -> None:
+    from training import kgrid, runner
+
+    def no_class(*args, **kwargs):
+        raise AssertionError("CLASS was called")
+
+    monkeypatch.setattr(kgrid, "class_k_list", no_class)
+    monkeypatch.setattr(runner, "prepare_family", no_class)
+    raw = copy.deepcopy(lcdm)
+    raw["params"]["tau_reio"]["prior"] = {"min": 0.1, "max": 0.05}
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    out = tmp_path / "out"
+    assert main(["generate", str(path), "--out", str(out)]) == 2
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_seed_family_from_cobaya_run(tmp_path: Path) -> None:
+    run = {
+        "theory": {"classy": {"extra_args": {"N_ncdm": 1, "m_ncdm": 0.06, "N_ur": 2.0328}}},
+        "likelihood": {"planck_2018_lowl.TT": None},
+        "params": {
+            "logA": {"prior": {"min": 1.61, "max": 3.91}, "drop": True},
+            "A_s": {"value": "lambda logA: 1e-10*np.exp(logA)"},
+            "n_s": {"prior": {"min": 0.8, "max": 1.2}},
+            "omega_b": {"prior": {"min": 0.005, "max": 0.1}},
+            "omega_cdm": {"prior": {"dist": "norm", "loc": 0.12, "scale": 0.001}},
+            "H0": {"prior": {"min": 60, "max": 75}, "ref": 67, "latex": "H_0"},
+            "tau_reio": {"prior": {"min": 0.01, "max": 0.8}},
+            "A_planck": {"prior": {"dist": "norm", "loc": 1, "scale": 0.0025}},
+            "sigma8": {"latex": r"\sigma_8"},
+            "YHe": 0.245,
+        },
+    }
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(run))
+    family = family_from_cobaya(path)
+    config = parse_config(family)
+    assert config.param_names == ("omega_b", "omega_cdm", "H0", "tau_reio")
+    box = dict((p.name, (p.low, p.high)) for p in config.params)
+    assert box["omega_cdm"] == pytest.approx((0.115, 0.125))
+    settings = config.class_settings()
+    assert settings["YHe"] == 0.245 and settings["m_ncdm"] == 0.06
+    assert "A_planck" not in settings and "n_s" not in settings
+    assert set(config.targets) == {"t0", "t1", "t2", "phi_plus_psi", "delta_m", "delta_cb"}
+    written = tmp_path / "family.yaml"
+    code = main(["generate", "--from-cobaya", str(path), "--write-config", str(written)])
+    assert code == 0
+    assert load_config(written).param_names == config.param_names
