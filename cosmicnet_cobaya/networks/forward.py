@@ -19,7 +19,6 @@ from typing import Any
 
 import h5py
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 
 class ForwardModelError(ValueError):
@@ -73,15 +72,16 @@ def _conv1d(config: Mapping[str, Any], weights: list[np.ndarray]) -> Callable:
     if padding not in ("same", "valid"):
         raise ForwardModelError(f"Conv1D padding {padding!r} is not supported")
     activation = _activation(config.get("activation"))
-    flat_kernel = kernel.reshape(-1, kernel.shape[-1])
 
     def apply(x: np.ndarray) -> np.ndarray:
         if padding == "same":
             left, right = _same_padding(x.shape[1], size, stride)
             x = np.pad(x, ((0, 0), (left, right), (0, 0)))
-        windows = sliding_window_view(x, size, axis=1)[:, ::stride]  # (B, L, C, K)
-        windows = windows.transpose(0, 1, 3, 2).reshape(x.shape[0], windows.shape[1], -1)
-        out = windows @ flat_kernel
+        length = (x.shape[1] - size) // stride + 1
+        # One small matmul per kernel tap: no (batch, length, kernel, channel) copy.
+        out = x[:, 0 : stride * (length - 1) + 1 : stride] @ kernel[0]
+        for tap in range(1, size):
+            out += x[:, tap : tap + stride * (length - 1) + 1 : stride] @ kernel[tap]
         if bias is not None:
             out += bias
         return activation(out)
@@ -96,7 +96,12 @@ def _max_pool1d(config: Mapping[str, Any]) -> Callable:
         raise ForwardModelError("MaxPooling1D supports padding='valid' only")
 
     def apply(x: np.ndarray) -> np.ndarray:
-        return sliding_window_view(x, size, axis=1)[:, ::stride].max(axis=-1)
+        length = (x.shape[1] - size) // stride + 1
+        end = stride * (length - 1) + 1
+        out = x[:, 0:end:stride].copy()
+        for tap in range(1, size):
+            np.maximum(out, x[:, tap : tap + end : stride], out=out)
+        return out
 
     return apply
 

@@ -1,0 +1,102 @@
+"""Smoke data -> toy networks -> ClassNet with ``sources: network`` (slow: CLASS + training)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE = ROOT / "configs" / "smoke.yaml"
+POINT = {"omega_b": 0.02242, "omega_cdm": 0.11933, "H0": 67.66, "tau_reio": 0.0561}
+
+
+@pytest.fixture(scope="module")
+def smoke_networks(tmp_path_factory) -> Path:
+    """Generate the smoke data and train the toy networks (one epoch) on it."""
+    from training.cli import main
+
+    work = tmp_path_factory.mktemp("smoke")
+    assert main(["generate", str(SMOKE), "--out", str(work / "data"), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                str(SMOKE),
+                "--data",
+                str(work / "data"),
+                "--out",
+                str(work / "nets"),
+                "--only",
+                "t0,t1,t2,phi_plus_psi",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    return work / "nets"
+
+
+def _model(theory: dict):
+    from cobaya.model import get_model
+
+    extra = {k: v for k, v in yaml.safe_load(SMOKE.read_text())["extra_args"].items()}
+    for key in ("output", "lensing"):
+        extra.pop(key)
+    extra["non_linear"] = "none"
+    info = {
+        "params": {**POINT, "A_s": 2.1e-9, "n_s": 0.965},
+        "likelihood": {"one": None},
+        "theory": {"cosmicnet_cobaya.ClassNet": {"extra_args": extra, **theory}},
+    }
+    model = get_model(info)
+    model.add_requirements({"Cl": {"tt": 500, "ee": 500}})
+    return model
+
+
+@pytest.mark.slow
+def test_classnet_runs_with_network_sources(smoke_networks):
+    model = _model({"sources": "network", "networks": str(smoke_networks)})
+    assert np.isfinite(model.logposterior({}).logpost)
+    cls = model.provider.get_Cl(ell_factor=False)
+    theory = model.theory["cosmicnet_cobaya.ClassNet"]
+    timings = theory.classy.source_provider.last_timings
+    model.close()
+    for name in ("tt", "ee"):
+        assert cls[name].shape[0] >= 501
+        assert np.all(np.isfinite(cls[name][2:501]))
+    assert timings["forward"] > 0.0 and timings["total"] >= timings["forward"]
+
+
+@pytest.mark.slow
+def test_classnet_names_missing_sources(smoke_networks):
+    from cobaya.log import LoggedError
+
+    model = _model({"sources": "network", "networks": str(smoke_networks)})
+    model.add_requirements({"Pk_interpolator": {"z": [0.0], "k_max": 0.1, "nonlinear": False}})
+    with pytest.raises(LoggedError, match="no network for the sources"):
+        model.logposterior({})
+    model.close()
+
+
+def test_classnet_refuses_missing_network_set(tmp_path):
+    from cobaya.log import LoggedError
+
+    with pytest.raises(LoggedError, match="does not exist"):
+        _model({"sources": "network", "networks": str(tmp_path / "none")})
+    with pytest.raises(LoggedError, match="not installed"):
+        _model({"sources": "network", "networks": None})
+
+
+@pytest.mark.slow
+def test_features_are_shared_between_training_and_theory():
+    """Training reads stored features; the theory recomputes them with the same function."""
+    import cosmicnet_cobaya.networks.provider as provider
+    import training.train as train
+    from cosmicnet_cobaya import features
+
+    assert provider.compute_features is features.compute_features
+    assert provider.k_bases is features.k_bases is train.k_bases
+    assert provider.assemble_inputs is train.assemble_inputs
