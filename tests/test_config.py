@@ -122,7 +122,7 @@ def test_seed_family_from_cobaya_run(tmp_path: Path) -> None:
         },
     }
     path = tmp_path / "run.yaml"
-    path.write_text(yaml.safe_dump(run))
+    path.write_text(yaml.safe_dump(run, sort_keys=False))
     family = family_from_cobaya(path)
     config = parse_config(family)
     assert config.param_names == ("omega_b", "omega_cdm", "H0", "tau_reio")
