@@ -14,12 +14,13 @@ from pathlib import Path
 from cobaya.log import LoggedError
 from cobaya.theories.classy import classy
 
-from cosmicnet_cobaya.hooked_class import HookedClass
+from cosmicnet_cobaya.hooked_class import SERVED_PARAMETER, HookedClass
 from cosmicnet_cobaya.networks.network_set import NetworkSetError
 from cosmicnet_cobaya.networks.provider import NetworkSourceProvider
 from cosmicnet_cobaya.sources import ClassSourceProvider, SourceProvider
 
 SOURCE_MODES = ("network", "class")
+OUT_OF_DOMAIN_POLICIES = ("fallback", "reject", "force")
 DEFAULT_NETWORKS = Path(__file__).resolve().parent / "data" / "default_networks"
 """The network set used with ``networks: null`` (not shipped yet)."""
 
@@ -29,20 +30,27 @@ class ClassNet(classy):
 
     sources: str
     networks: str | None
+    out_of_domain: str
 
     def initialize(self) -> None:
         """Load classy as Cobaya's classy does, then hook its perturbation step."""
-        if self.sources not in SOURCE_MODES:
-            raise LoggedError(
-                self.log,
-                "Unknown value sources=%r: use one of %s.",
-                self.sources,
-                ", ".join(SOURCE_MODES),
-            )
+        for option, value, allowed in (
+            ("sources", self.sources, SOURCE_MODES),
+            ("out_of_domain", self.out_of_domain, OUT_OF_DOMAIN_POLICIES),
+        ):
+            if value not in allowed:
+                raise LoggedError(
+                    self.log,
+                    "Unknown value %s=%r: use one of %s.",
+                    option,
+                    value,
+                    ", ".join(allowed),
+                )
         provider = self._make_source_provider()
         super().initialize()
         self.classy = HookedClass()
         self.classy.source_provider = provider
+        self.classy.on_decline = "reject" if self.out_of_domain == "reject" else "fallback"
         self.log.info("Source functions from: %s", self.sources)
 
     def _make_source_provider(self) -> SourceProvider:
@@ -59,7 +67,7 @@ class ClassNet(classy):
                 directory,
             )
         try:
-            provider = NetworkSourceProvider(directory)
+            provider = NetworkSourceProvider(directory, check_domain=self.out_of_domain != "force")
         except NetworkSetError as error:
             raise LoggedError(self.log, "Cannot use network set: %s", error) from error
         # The damping-envelope input needs CLASS's damping scale r_d.
@@ -86,6 +94,10 @@ class ClassNet(classy):
             raise LoggedError(
                 self.log, "The network set cannot serve this request: %s", error
             ) from error
+
+    def get_can_provide_params(self) -> list[str]:
+        """classy's derived parameters plus ``cosmicnet_served`` (1: networks, 0: CLASS)."""
+        return [*super().get_can_provide_params(), SERVED_PARAMETER]
 
     def get_step_timings(self) -> dict[str, float]:
         """Wall time [s] of each step of the last CLASS evaluation."""

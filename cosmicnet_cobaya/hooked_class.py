@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
 from cosmicnet_cobaya.hook import bridge
-from cosmicnet_cobaya.sources import SourceGridError, SourceProvider
+from cosmicnet_cobaya.sources import SourceGridError, SourceProvider, SourcesDeclinedError
 
 classy = bridge.classy
+log = logging.getLogger(__name__)
+
+SERVED_PARAMETER = "cosmicnet_served"
+"""Derived parameter: 1 when the provider served the point, 0 when CLASS did."""
+
+DECLINE_POLICIES = ("fallback", "reject")
 
 
 class HookedClass(classy.Class):
@@ -17,20 +24,27 @@ class HookedClass(classy.Class):
     ``compute()`` runs CLASS through thermodynamics, prepares the perturbation
     structure, asks ``source_provider`` for the sources, installs them and runs
     the remaining modules, so every classy getter works as after a full run.
-    With no provider (``None``) it is plain classy.  ``last_timings`` holds the
-    wall time of each step of the last computation.
+    With no provider (``None``) it is plain classy.  When the provider declines
+    a point, ``on_decline`` says what happens: ``fallback`` (CLASS integrates
+    the perturbations itself) or ``reject`` (CosmoComputationError).
+    ``last_timings`` holds the wall time of each step of the last computation,
+    ``last_served`` whether the provider's sources were used.
     """
 
     def __init__(self) -> None:
         # classy's __cinit__ takes the constructor's arguments, so none are passed.
         self.source_provider: SourceProvider | None = None
+        self.on_decline = "fallback"
         self.last_timings: dict[str, float] = {}
+        self.last_served = False
+        self.declined_count = 0
         self._layout_verified = False
 
     def compute(self, level: Any = ("distortions",)) -> None:
-        levels = self._check_task_dependency(list(level) if not isinstance(level, str) else level)
+        levels = self._check_task_dependency(level)
         if self.source_provider is None or "perturbations" not in levels:
             super().compute(level=list(levels))
+            self.last_served = False
             return
         if bridge.is_computed(self, levels):
             return
@@ -43,6 +57,10 @@ class HookedClass(classy.Class):
                 bridge.verify_layout(self)
                 self._layout_verified = True
             self._install_provided_sources(timings)
+        except SourcesDeclinedError as reason:
+            self.struct_cleanup()
+            self._declined(reason, levels)
+            return
         except bridge.UnsupportedOutputError as error:
             self.struct_cleanup()
             raise classy.CosmoSevereError(str(error)) from error
@@ -55,6 +73,7 @@ class HookedClass(classy.Class):
         for name, seconds in bridge.run_downstream(self, levels):
             timings[name] = seconds
         self.last_timings = timings
+        self.last_served = True
 
     def _install_provided_sources(self, timings: dict[str, float]) -> None:
         start = time.perf_counter()
@@ -66,3 +85,26 @@ class HookedClass(classy.Class):
         start = time.perf_counter()
         bridge.install_sources(self, grid.on_class_grid(prepared))
         timings["install"] = time.perf_counter() - start
+
+    def _declined(self, reason: SourcesDeclinedError, levels: set[str]) -> None:
+        self.declined_count += 1
+        if self.declined_count == 1 or self.declined_count % 100 == 0:
+            log.warning(
+                "%d point(s) so far not served by the source provider (%s); latest: %s",
+                self.declined_count,
+                "integrated with CLASS" if self.on_decline == "fallback" else "rejected",
+                reason,
+            )
+        if self.on_decline == "reject":
+            raise classy.CosmoComputationError(f"point declined by the source provider: {reason}")
+        start = time.perf_counter()
+        super().compute(level=list(levels))
+        self.last_timings = {"class_fallback": time.perf_counter() - start}
+        self.last_served = False
+
+    def get_current_derived_parameters(self, names: list[str]) -> dict[str, float]:
+        """classy's derived parameters, plus ``cosmicnet_served``."""
+        own = {name: float(self.last_served) for name in names if name == SERVED_PARAMETER}
+        rest = [name for name in names if name != SERVED_PARAMETER]
+        values = super().get_current_derived_parameters(rest) if rest else {}
+        return {**values, **own}

@@ -21,6 +21,14 @@ class SourceGridError(ValueError):
     """A provider's sources cannot serve the prepared cosmology."""
 
 
+class SourcesDeclinedError(RuntimeError):
+    """A provider declines a point it cannot serve reliably.
+
+    Raised for points outside a network set's training domain, or when a
+    prediction is not finite; the caller falls back to CLASS or rejects the point.
+    """
+
+
 @dataclass(frozen=True)
 class SourceGrid:
     """Source functions on a k grid: ``values[name]`` has shape (tau_size, k.size)."""

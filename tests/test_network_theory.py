@@ -100,3 +100,55 @@ def test_features_are_shared_between_training_and_theory():
     assert provider.compute_features is features.compute_features
     assert provider.k_bases is features.k_bases is train.k_bases
     assert provider.assemble_inputs is train.assemble_inputs
+
+
+def _model_at(theory_name: str, options: dict, point: dict):
+    from cobaya.model import get_model
+
+    extra = dict(yaml.safe_load(SMOKE.read_text())["extra_args"])
+    for key in ("output", "lensing"):
+        extra.pop(key)
+    extra["non_linear"] = "none"
+    params = {**point, "A_s": 2.1e-9, "n_s": 0.965}
+    if theory_name != "classy":
+        params["cosmicnet_served"] = None
+    info = {
+        "params": params,
+        "likelihood": {"one": None},
+        "theory": {theory_name: {"extra_args": extra, **options}},
+    }
+    model = get_model(info)
+    model.add_requirements({"Cl": {"tt": 500, "ee": 500}})
+    return model
+
+
+def _served_and_cls(model):
+    result = model.logposterior({})
+    served = dict(zip(model.parameterization.derived_params(), result.derived, strict=True))
+    cls = model.provider.get_Cl(ell_factor=False) if np.isfinite(result.logpost) else None
+    model.close()
+    return result.logpost, served.get("cosmicnet_served"), cls
+
+
+@pytest.mark.slow
+def test_domain_guard_fallback_reject_force(smoke_networks):
+    network = {"sources": "network", "networks": str(smoke_networks)}
+    outside = {**POINT, "H0": 75.0}
+    _, served_inside, _ = _served_and_cls(_model_at("cosmicnet_cobaya.ClassNet", network, POINT))
+    assert served_inside == 1.0
+    logpost, served, cls = _served_and_cls(_model_at("cosmicnet_cobaya.ClassNet", network, outside))
+    _, _, reference = _served_and_cls(_model_at("classy", {}, outside))
+    assert served == 0.0
+    for name in ("tt", "ee"):
+        np.testing.assert_array_equal(cls[name], reference[name])
+    rejecting = {**network, "out_of_domain": "reject"}
+    logpost, _, _ = _served_and_cls(_model_at("cosmicnet_cobaya.ClassNet", rejecting, outside))
+    assert logpost == -np.inf
+    forcing = {**network, "out_of_domain": "force"}
+    _, served, _ = _served_and_cls(_model_at("cosmicnet_cobaya.ClassNet", forcing, outside))
+    assert served == 1.0
+    # A CLASS setting the networks were not trained with is outside the domain too.
+    other_mass = _model_at("cosmicnet_cobaya.ClassNet", network, POINT)
+    other_mass.theory["cosmicnet_cobaya.ClassNet"].extra_args["m_ncdm"] = 0.1
+    _, served, _ = _served_and_cls(other_mass)
+    assert served == 0.0

@@ -13,6 +13,7 @@ import numpy as np
 
 from cosmicnet_cobaya.features import compute_features, k_bases
 from cosmicnet_cobaya.hook.bridge import PreparedPerturbations
+from cosmicnet_cobaya.networks.domain import domain_violations
 from cosmicnet_cobaya.networks.inputs import assemble_inputs
 from cosmicnet_cobaya.networks.network_set import (
     DERIVED_SOURCES,
@@ -20,7 +21,7 @@ from cosmicnet_cobaya.networks.network_set import (
     NetworkSetError,
     load_network_set,
 )
-from cosmicnet_cobaya.sources import SourceGrid
+from cosmicnet_cobaya.sources import SourceGrid, SourcesDeclinedError
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +67,10 @@ class NetworkSourceProvider:
     holds the time of the features, the forward passes and the assembly.
     """
 
-    def __init__(self, directory: str | Path) -> None:
+    def __init__(self, directory: str | Path, check_domain: bool = True) -> None:
         self.networks: NetworkSet = load_network_set(directory)
+        self.check_domain = check_domain
         self.last_timings: dict[str, float] = {}
-        self._warned_domain = False
 
     @property
     def k(self) -> np.ndarray:
@@ -95,22 +96,15 @@ class NetworkSourceProvider:
                 "1/Mpc: lower l_max / P_k_max, or train on a wider k grid"
             )
 
-    def _check_domain(self, params: dict[str, float]) -> None:
-        if self._warned_domain:
-            return
-        outside = [
-            name
-            for name, (low, high) in self.networks.metadata.domain.items()
-            if name in params and not low <= params[name] <= high
-        ]
-        if outside:
-            self._warned_domain = True
-            log.warning(
-                "parameters %s lie outside the network set's training domain %s: "
-                "predictions there are extrapolations",
-                outside,
-                {name: self.networks.metadata.domain[name] for name in outside},
-            )
+    def domain_violations(self, cosmo: Any, params: dict[str, float]) -> list[str]:
+        """Why this point lies outside the set's training domain (empty if inside)."""
+        metadata = self.networks.metadata
+        return domain_violations(
+            metadata.domain,
+            metadata.provenance.get("class_precision", {}),
+            params,
+            dict(cosmo.pars),
+        )
 
     def sources_for(self, cosmo: Any, prepared: PreparedPerturbations) -> SourceGrid:
         """Predict every source in ``prepared.source_names`` on ``prepared.tau``."""
@@ -118,7 +112,10 @@ class NetworkSourceProvider:
         metadata = self.networks.metadata
         start = time.perf_counter()
         params = cosmology_params(cosmo, metadata.param_names)
-        self._check_domain(params)
+        if self.check_domain:
+            reasons = self.domain_violations(cosmo, params)
+            if reasons:
+                raise SourcesDeclinedError("outside the training domain: " + "; ".join(reasons))
         features = compute_features(cosmo, prepared.tau, params)
         bases = k_bases(features, self.k)
         features_time = time.perf_counter() - start
@@ -136,6 +133,8 @@ class NetworkSourceProvider:
             output = self.networks.models[name](inputs)
             forward_time += time.perf_counter() - tick
             values[name] = entry.output.inverse(output)
+            if not np.all(np.isfinite(values[name])):
+                raise SourcesDeclinedError(f"network {name} predicted non-finite sources")
         if "p" in prepared.source_names:
             values["p"] = SQRT6 * values["t2"]
         total = time.perf_counter() - start
