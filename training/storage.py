@@ -82,9 +82,14 @@ class FamilyRecord:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
+FINGERPRINT_IGNORED = ("networks", "description")
+"""Config keys that may change without invalidating generated data."""
+
+
 def config_fingerprint(config: FamilyConfig) -> str:
-    """Canonical JSON of the config mapping (what must not change between runs)."""
-    return json.dumps(config.raw, sort_keys=True, default=str)
+    """Canonical JSON of the config mapping, minus keys that do not affect the data."""
+    relevant = {k: v for k, v in config.raw.items() if k not in FINGERPRINT_IGNORED}
+    return json.dumps(relevant, sort_keys=True, default=str)
 
 
 def write_family(out: Path, record: FamilyRecord) -> None:
