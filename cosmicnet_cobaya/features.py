@@ -7,8 +7,9 @@ provider calls the same function on the live object, so the two cannot drift.
 Units: conformal times and lengths in Mpc, wavenumbers in 1/Mpc, ``g`` in
 1/Mpc and ``g_prime`` (dg/dtau) in 1/Mpc^2.  All quantities are CLASS's:
 
-* ``g``, ``e_kappa``: CLASS's visibility function and exp(-kappa), from
-  ``get_thermodynamics()``; ``g_prime`` is the derivative of the cubic spline
+* ``g``, ``e_kappa``: CLASS's visibility function and exp(-kappa), from its
+  thermodynamics table (the values of ``get_thermodynamics()``, read through
+  the bridge); ``g_prime`` is the derivative of the cubic spline
   of that table's ``g`` in conformal time (CLASS does not output g').
 * ``r_s``: the comoving photon-baryon sound horizon ``comov.snd.hrz.`` of
   ``get_background()``.
@@ -36,6 +37,8 @@ from typing import Any
 
 import numpy as np
 from scipy.interpolate import CubicSpline
+
+from cosmicnet_cobaya.hook.bridge import output_table
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +114,7 @@ def compute_features(cosmo: Any, tau: np.ndarray, params: Mapping[str, float]) -
     tau = np.asarray(tau, dtype=np.float64)
     if tau.ndim != 1 or tau.size < 2 or np.any(np.diff(tau) <= 0.0):
         raise FeatureError("tau must be a strictly increasing 1-d array")
-    thermo_raw = cosmo.get_thermodynamics()
+    thermo_raw = output_table(cosmo, "thermodynamics")
     if "r_d" not in thermo_raw:
         raise FeatureError(
             "CLASS did not compute the damping scale r_d: run it with "
@@ -124,7 +127,7 @@ def compute_features(cosmo: Any, tau: np.ndarray, params: Mapping[str, float]) -
     g, e_kappa, r_d = thermo_spline(tau).T
     g_prime = thermo_spline(tau, 1)[:, 0]
 
-    background = _ascending(cosmo.get_background(), ("comov.snd.hrz.",))
+    background = _ascending(output_table(cosmo, "background"), ("comov.snd.hrz.",))
     _check_range(tau, background[_TAU_COLUMN], "background")
     r_s = CubicSpline(background[_TAU_COLUMN], background["comov.snd.hrz."])(tau)
 

@@ -155,3 +155,17 @@ def test_hooked_class_refuses_tensor_modes():
     cosmo.set({"output": "tCl", "modes": "s,t", "r": 0.1, "l_max_scalars": 300})
     with pytest.raises(classy.CosmoSevereError, match="scalar modes"):
         cosmo.compute()
+
+
+def test_output_tables_equal_classy_getters():
+    cosmo, _ = _prepared_object()
+    for which, getter in (
+        ("background", cosmo.get_background),
+        ("thermodynamics", cosmo.get_thermodynamics),
+    ):
+        expected = getter()
+        table = bridge.output_table(cosmo, which)
+        assert list(table) == list(expected)
+        for name, column in expected.items():
+            np.testing.assert_array_equal(table[name], column)
+    cosmo.struct_cleanup()

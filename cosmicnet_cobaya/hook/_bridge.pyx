@@ -10,6 +10,7 @@ and verifies the mirrored layout.
 import numpy as np
 
 cimport numpy as cnp
+from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy
 
 cnp.import_array()
@@ -24,10 +25,12 @@ cdef extern from "classy_mirror.h":
     cdef struct background:
         double h
         double conformal_age
+        int bt_size
         short is_allocated
         ErrorMsg error_message
 
     cdef struct thermodynamics:
+        int tt_size
         double z_rec
         double tau_reio
         double tau_rec
@@ -157,11 +160,16 @@ cdef extern from "classy_mirror.h":
         void * ncp
 
     int _SUCCESS_
+    int _MAXTITLESTRINGLENGTH_
     int _FAILURE_
     int _TRUE_
     int _FALSE_
     short _SPLINE_EST_DERIV_
 
+    int background_output_titles(background *, char *)
+    int background_output_data(background *, int, double *)
+    int thermodynamics_output_titles(background *, thermodynamics *, char *)
+    int thermodynamics_output_data(background *, thermodynamics *, int, double *)
     int perturbations_indices(precision *, background *, thermodynamics *, perturbations *)
     int perturbations_timesampling_for_sources(
         precision *, background *, thermodynamics *, perturbations *)
@@ -420,3 +428,50 @@ def is_computed(object cosmo, set levels):
     """True when a full compute() for these levels would return at once."""
     cdef classy_mirror * m = _mirror(cosmo)
     return bool(m.computed) and (<object> m.ncp).issuperset(levels)
+
+
+def output_table(object cosmo, str which):
+    """CLASS's background or thermodynamics output table as (names, 2-d array).
+
+    The same C functions and values as classy's ``get_background()`` and
+    ``get_thermodynamics()``, without their element-by-element Python copy.
+    """
+    cdef classy_mirror * m = _mirror(cosmo)
+    cdef char * titles = <char *> calloc(_MAXTITLESTRINGLENGTH_, sizeof(char))
+    cdef double * data = NULL
+    cdef int status, rows, columns
+    if titles == NULL:
+        raise MemoryError()
+    try:
+        if which == "background":
+            if not m.ba.is_allocated:
+                raise HookError("the background is not computed")
+            status = background_output_titles(&m.ba, titles)
+            rows = m.ba.bt_size
+        elif which == "thermodynamics":
+            if not m.th.is_allocated:
+                raise HookError("the thermodynamics are not computed")
+            status = thermodynamics_output_titles(&m.ba, &m.th, titles)
+            rows = m.th.tt_size
+        else:
+            raise ValueError("which must be 'background' or 'thermodynamics'")
+        if status == _FAILURE_:
+            raise HookError("CLASS could not list the %s output titles" % which)
+        names = (<bytes> titles).decode().split("\t")[:-1]
+        columns = len(names)
+        table = np.empty((rows, columns))
+        data = <double *> malloc(sizeof(double) * rows * columns)
+        if data == NULL:
+            raise MemoryError()
+        if which == "background":
+            status = background_output_data(&m.ba, columns, data)
+        else:
+            status = thermodynamics_output_data(&m.ba, &m.th, columns, data)
+        if status == _FAILURE_:
+            raise HookError("CLASS could not write the %s output table" % which)
+        if rows * columns > 0:
+            memcpy(<void *> cnp.PyArray_DATA(table), data, sizeof(double) * rows * columns)
+        return names, table
+    finally:
+        free(titles)
+        free(data)

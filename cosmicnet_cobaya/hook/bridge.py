@@ -131,6 +131,16 @@ def read_sources(cosmo: Any) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarr
     return _compiled.read_sources(cosmo)
 
 
+def output_table(cosmo: Any, which: str) -> dict[str, np.ndarray]:
+    """CLASS's ``background`` or ``thermodynamics`` table: column name -> values.
+
+    Identical to classy's ``get_background()`` / ``get_thermodynamics()``, but
+    read in one copy (classy's getters copy element by element in Python).
+    """
+    names, table = _compiled.output_table(cosmo, which)
+    return {name: table[:, index] for index, name in enumerate(names)}
+
+
 def install_sources(cosmo: Any, sources: dict[str, np.ndarray]) -> None:
     """Install sources on CLASS's own (tau, k) grid and spline them in ln(tau)."""
     arrays = {
