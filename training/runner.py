@@ -16,7 +16,7 @@ import logging
 import multiprocessing
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -217,12 +217,15 @@ def generate(
     retry_failed: bool = False,
     progress: bool = True,
     on_result: Callable[[CosmologyResult], None] | None = None,
+    set_limits: Mapping[str, int] | None = None,
 ) -> RunSummary:
     """Generate (or continue generating) every set of ``config`` into ``out``.
 
     ``comm`` (an mpi4py communicator with more than one rank) makes this the
     writer rank; other ranks must call :func:`mpi_worker`.  ``limit`` stops
-    after that many cosmologies (the rest stays pending).
+    after that many cosmologies (the rest stays pending).  ``set_limits``
+    (set name -> N) works on those sets only, in that order, up to their first
+    N points each: a smaller run that later runs extend.
     """
     out = Path(out)
     start = time.perf_counter()
@@ -231,10 +234,19 @@ def generate(
         metadata = file_metadata(config, record)
         tasks: list[Task] = []
         retried: dict[str, list[int]] = {}
-        for spec in config.sets:
+        specs = list(config.sets)
+        if set_limits is not None:
+            by_name = {spec.name: spec for spec in specs}
+            unknown = sorted(set(set_limits) - set(by_name))
+            if unknown:
+                raise ValueError(f"unknown set(s) {unknown}: the config has {sorted(by_name)}")
+            specs = [by_name[name] for name in set_limits]
+        for spec in specs:
             points = record.points[spec.name]
             state = storage.scan_set(out, spec.name, points.shape[0], clean=True)
             pending = state.pending(retry_failed)
+            if set_limits is not None:
+                pending = [i for i in pending if i < set_limits[spec.name]]
             retried[spec.name] = [i for i in pending if state.status[i] == storage.STATUS_FAILED]
             for index in pending:
                 point = dict(zip(config.param_names, map(float, points[index]), strict=True))

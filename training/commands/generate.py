@@ -42,6 +42,13 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--limit", type=int, default=None, help="stop after N cosmologies")
     parser.add_argument(
+        "--sets",
+        default=None,
+        metavar="NAME:N,...",
+        help="only these sets, in this order, up to their first N points each "
+        "(e.g. test:30,training:300); later runs can extend them",
+    )
+    parser.add_argument(
         "--retry-failed", action="store_true", help="recompute points whose CLASS run failed"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -60,6 +67,19 @@ def register(subparsers: Any) -> None:
         help="with --from-cobaya: write the seeded family config and exit",
     )
     parser.set_defaults(handler=run)
+
+
+def _parse_set_limits(text: str | None) -> dict[str, int] | None:
+    """``"test:30,training:300"`` -> {"test": 30, "training": 300}."""
+    if text is None:
+        return None
+    limits = {}
+    for item in text.split(","):
+        name, _, count = item.strip().partition(":")
+        if not name or not count.isdigit():
+            raise ConfigError(f"--sets expects NAME:N items, got {item!r}")
+        limits[name] = int(count)
+    return limits
 
 
 def _mpi_comm() -> Any:
@@ -125,6 +145,10 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError("--workers must be >= 1")
         if args.limit is not None and args.limit < 0:
             raise ConfigError("--limit must be >= 0")
+        set_limits = _parse_set_limits(args.sets)
+        unknown = sorted(set(set_limits or ()) - {spec.name for spec in config.sets})
+        if unknown:
+            raise ConfigError(f"--sets names unknown set(s) {unknown}")
         comm = _mpi_comm()
     except (ConfigError, StorageError) as error:
         logger.error("%s", error)
@@ -142,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
             workers=workers,
             comm=comm,
             limit=args.limit,
+            set_limits=set_limits,
             retry_failed=args.retry_failed,
             progress=not args.no_progress,
         )
