@@ -18,8 +18,14 @@ SERVED_PARAMETER = "cosmicnet_served"
 DECLINE_POLICIES = ("fallback", "reject")
 
 
-class HookedClass(classy.Class):
-    """classy's ``Class`` with the perturbation integration replaced.
+class HookedClass:
+    """A classy ``Class`` with the perturbation integration replaced.
+
+    Every attribute other than ``compute`` and ``get_current_derived_parameters``
+    is the wrapped ``classy.Class`` object's (``cosmo``): ``set``, ``lensed_cl``,
+    ``get_background``, ``struct_cleanup``, ...  (A wrapper rather than a
+    subclass: classy's ``__dealloc__`` cannot find its own methods on a Python
+    subclass torn down at interpreter exit.)
 
     ``compute()`` runs CLASS through thermodynamics, prepares the perturbation
     structure, asks ``source_provider`` for the sources, installs them and runs
@@ -32,7 +38,7 @@ class HookedClass(classy.Class):
     """
 
     def __init__(self) -> None:
-        # classy's __cinit__ takes the constructor's arguments, so none are passed.
+        self.cosmo = classy.Class()
         self.source_provider: SourceProvider | None = None
         self.on_decline = "fallback"
         self.last_timings: dict[str, float] = {}
@@ -40,50 +46,55 @@ class HookedClass(classy.Class):
         self.declined_count = 0
         self._layout_verified = False
 
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.cosmo, name)
+
     def compute(self, level: Any = ("distortions",)) -> None:
-        levels = self._check_task_dependency(level)
+        """classy's ``compute``, with sources from ``source_provider``."""
+        cosmo = self.cosmo
+        levels = cosmo._check_task_dependency(level)
         if self.source_provider is None or "perturbations" not in levels:
-            super().compute(level=list(levels))
+            cosmo.compute(level=list(levels))
             self.last_served = False
             return
-        if bridge.is_computed(self, levels):
+        if bridge.is_computed(cosmo, levels):
             return
         timings: dict[str, float] = {}
         start = time.perf_counter()
-        super().compute(level=["thermodynamics"])
+        cosmo.compute(level=["thermodynamics"])
         timings["thermodynamics"] = time.perf_counter() - start
         try:
             if not self._layout_verified:
-                bridge.verify_layout(self)
+                bridge.verify_layout(cosmo)
                 self._layout_verified = True
             self._install_provided_sources(timings)
         except SourcesDeclinedError as reason:
-            self.struct_cleanup()
+            cosmo.struct_cleanup()
             self._declined(reason, levels)
             return
         except bridge.UnsupportedOutputError as error:
-            self.struct_cleanup()
+            cosmo.struct_cleanup()
             raise classy.CosmoSevereError(str(error)) from error
         except (bridge.HookError, SourceGridError) as error:
-            self.struct_cleanup()
+            cosmo.struct_cleanup()
             raise classy.CosmoComputationError(str(error)) from error
         except BaseException:
-            self.struct_cleanup()
+            cosmo.struct_cleanup()
             raise
-        for name, seconds in bridge.run_downstream(self, levels):
+        for name, seconds in bridge.run_downstream(cosmo, levels):
             timings[name] = seconds
         self.last_timings = timings
         self.last_served = True
 
     def _install_provided_sources(self, timings: dict[str, float]) -> None:
         start = time.perf_counter()
-        prepared = bridge.prepare_perturbations(self)
+        prepared = bridge.prepare_perturbations(self.cosmo)
         timings["prepare"] = time.perf_counter() - start
         start = time.perf_counter()
-        grid = self.source_provider.sources_for(self, prepared)
+        grid = self.source_provider.sources_for(self.cosmo, prepared)
         timings["sources"] = time.perf_counter() - start
         start = time.perf_counter()
-        bridge.install_sources(self, grid.on_class_grid(prepared))
+        bridge.install_sources(self.cosmo, grid.on_class_grid(prepared))
         timings["install"] = time.perf_counter() - start
 
     def _declined(self, reason: SourcesDeclinedError, levels: set[str]) -> None:
@@ -98,7 +109,7 @@ class HookedClass(classy.Class):
         if self.on_decline == "reject":
             raise classy.CosmoComputationError(f"point declined by the source provider: {reason}")
         start = time.perf_counter()
-        super().compute(level=list(levels))
+        self.cosmo.compute(level=list(levels))
         self.last_timings = {"class_fallback": time.perf_counter() - start}
         self.last_served = False
 
@@ -106,5 +117,5 @@ class HookedClass(classy.Class):
         """classy's derived parameters, plus ``cosmicnet_served``."""
         own = {name: float(self.last_served) for name in names if name == SERVED_PARAMETER}
         rest = [name for name in names if name != SERVED_PARAMETER]
-        values = super().get_current_derived_parameters(rest) if rest else {}
+        values = self.cosmo.get_current_derived_parameters(rest) if rest else {}
         return {**values, **own}

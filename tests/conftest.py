@@ -8,6 +8,9 @@ import pytest
 
 from cosmicnet_cobaya.planck import find_packages_path
 
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE = ROOT / "configs" / "smoke.yaml"
+
 
 @pytest.fixture(scope="session")
 def packages_path() -> Path:
@@ -19,3 +22,29 @@ def packages_path() -> Path:
             "packages_path holding planck_2018_pliklite_native"
         )
     return path
+
+
+@pytest.fixture(scope="session")
+def smoke_networks(tmp_path_factory) -> Path:
+    """Generate the smoke data and train the toy networks (one epoch) on it."""
+    from training.cli import main
+
+    work = tmp_path_factory.mktemp("smoke")
+    assert main(["generate", str(SMOKE), "--out", str(work / "data"), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                str(SMOKE),
+                "--data",
+                str(work / "data"),
+                "--out",
+                str(work / "nets"),
+                "--only",
+                "t0,t1,t2,phi_plus_psi",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    return work / "nets"

@@ -65,3 +65,27 @@ def test_plik_lite_shift_and_calibration_known_answers(packages_path):
         ("amp", "tilt"), template, plik.inverse_covariance, delta, np.full(2, np.inf)
     )
     np.testing.assert_allclose(estimate.shift, [0.0, 0.01], atol=1e-10)
+
+
+@pytest.mark.slow
+def test_fisher_errors_at_the_best_fit_are_planck_like(packages_path):
+    """plik_lite TTTEEE + tau prior at default CLASS precision: Planck 2018's errors."""
+    from cosmicnet_cobaya.planck import BEST_FIT, LCDM_EXTRA_ARGS
+    from cosmicnet_cobaya.sources import ClassSourceProvider
+    from training.validate import PairRunner, ValidationSettings, fisher_shift
+
+    settings = ValidationSettings(extra_args=dict(LCDM_EXTRA_ARGS), non_linear="none")
+    runner = PairRunner(ClassSourceProvider(), settings)
+    point = {name: BEST_FIT[name] for name in ("omega_b", "omega_cdm", "H0", "tau_reio")}
+    try:
+        estimate = fisher_shift(runner, PlikLite.load(packages_path), point).as_dict()
+    finally:
+        runner.close()
+    # Planck 2018 TT,TE,EE+lowE: sigma(omega_b) = 0.00015, sigma(omega_cdm) = 0.0014,
+    # sigma(H0) = 0.6, sigma(n_s) = 0.0044.
+    assert estimate["omega_b"]["sigma"] == pytest.approx(1.5e-4, rel=0.25)
+    assert estimate["omega_cdm"]["sigma"] == pytest.approx(1.4e-3, rel=0.25)
+    assert estimate["H0"]["sigma"] == pytest.approx(0.6, rel=0.25)
+    assert estimate["n_s"]["sigma"] == pytest.approx(4.4e-3, rel=0.25)
+    # Exact sources: no shift at all.
+    assert all(entry["shift"] == 0.0 for entry in estimate.values())

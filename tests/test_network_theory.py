@@ -13,32 +13,6 @@ SMOKE = ROOT / "configs" / "smoke.yaml"
 POINT = {"omega_b": 0.02242, "omega_cdm": 0.11933, "H0": 67.66, "tau_reio": 0.0561}
 
 
-@pytest.fixture(scope="module")
-def smoke_networks(tmp_path_factory) -> Path:
-    """Generate the smoke data and train the toy networks (one epoch) on it."""
-    from training.cli import main
-
-    work = tmp_path_factory.mktemp("smoke")
-    assert main(["generate", str(SMOKE), "--out", str(work / "data"), "--no-progress"]) == 0
-    assert (
-        main(
-            [
-                "train",
-                str(SMOKE),
-                "--data",
-                str(work / "data"),
-                "--out",
-                str(work / "nets"),
-                "--only",
-                "t0,t1,t2,phi_plus_psi",
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
-    return work / "nets"
-
-
 def _model(theory: dict):
     from cobaya.model import get_model
 

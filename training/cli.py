@@ -13,7 +13,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-COMMANDS: tuple[str, ...] = ("generate", "train", "select")
+COMMANDS: tuple[str, ...] = ("generate", "train", "select", "validate", "benchmark")
 """Subcommand modules under ``training.commands``, in help order."""
 
 

@@ -7,6 +7,7 @@ the real structs through ``class.h``.  Never import this module directly: use
 and verifies the mirrored layout.
 """
 
+import classy
 import numpy as np
 
 cimport numpy as cnp
@@ -197,7 +198,11 @@ class UnsupportedOutputError(HookError):
     """The requested CLASS output needs sources the bridge cannot install."""
 
 
-cdef inline classy_mirror * _mirror(object cosmo):
+cdef classy_mirror * _mirror(object cosmo) except NULL:
+    if not isinstance(cosmo, classy.Class):
+        raise TypeError(
+            "the bridge works on classy.Class objects, got %s (for a HookedClass, "
+            "pass its .cosmo)" % type(cosmo).__name__)
     return <classy_mirror *> <void *> cosmo
 
 

@@ -1,0 +1,55 @@
+"""``cosmicnet validate`` and ``cosmicnet benchmark`` end to end at toy size."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from training.cli import main
+
+
+@pytest.mark.slow
+def test_validate_with_toy_networks_writes_summary_and_figures(smoke_networks, tmp_path):
+    out = tmp_path / "validation"
+    argv = ["validate", "--networks", str(smoke_networks), "--n", "2", "--non-linear", "none"]
+    assert main([*argv, "--out", str(out), "--no-progress"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n_cosmologies"] == 2 and len(summary["points"]) == 2
+    for name in ("tt", "te", "ee", "pp"):
+        assert summary["max_abs_error_l30_2500"][name]["max"] > 0
+    assert 0.0 <= summary["tt_fraction_within_0.3pct_l30_2500"] <= 1.0
+    for figure in ("sources.png", "sources_reionization.png", "spectra_errors.png"):
+        assert figure in summary["figures"]
+        assert (out / figure).stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_validate_with_exact_sources_finds_no_error(smoke_networks, tmp_path, packages_path):
+    """Exact CLASS sources through the whole pipeline: zero error, zero shift."""
+    out = tmp_path / "exact"
+    argv = ["validate", "--networks", str(smoke_networks), "--sources", "class", "--n", "1"]
+    argv += ["--l-max", "2508", "--non-linear", "none", "--fisher-points", "1"]
+    assert main([*argv, "--out", str(out), "--no-progress"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["max_abs_error_l30_2500"]["tt"]["max"] == 0.0
+    assert summary["delta_chi2"]["max"] == 0.0
+    shifts = summary["fisher_shifts"]["best_fit"]["shifts"]
+    assert set(shifts) == {"omega_b", "omega_cdm", "H0", "logA", "n_s", "tau_reio", "A_planck"}
+    assert summary["max_abs_shift_in_sigma"] == 0.0
+    assert (out / "spectra_planck_units.png").is_file()
+
+
+@pytest.mark.slow
+def test_benchmark_writes_table(smoke_networks, tmp_path, capsys):
+    out = tmp_path / "bench"
+    argv = ["benchmark", "--networks", str(smoke_networks), "--n", "1", "--threads", "1"]
+    assert main([*argv, "--non-linear", "none", "--out", str(out)]) == 0
+    results = json.loads((out / "benchmark.json").read_text())
+    row = results["threads"]["1"]
+    for step in ("perturbations", "whole"):
+        assert row[step]["class_median_s"] > 0 and row[step]["network_median_s"] > 0
+        assert row[step]["speedup"] == pytest.approx(
+            row[step]["class_median_s"] / row[step]["network_median_s"]
+        )
+    assert "speed-up" in capsys.readouterr().out

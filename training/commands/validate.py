@@ -1,0 +1,130 @@
+"""``cosmicnet validate``: ClassNet against full CLASS on unseen cosmologies.
+
+cosmicnet validate --networks NETDIR --data work/lcdm --out work/validation
+cosmicnet validate --networks NETDIR --n 20 --out work/validation
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``validate`` subcommand."""
+    parser = subparsers.add_parser(
+        "validate",
+        help="accuracy of a network set against full CLASS, with plots",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_network_options(parser)
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--data", type=Path, help="generated data folder: use its test set")
+    source.add_argument("--n", type=int, default=10, help="draw N fresh points in the domain")
+    parser.add_argument("--set", default="test", help="with --data: which set (default: test)")
+    parser.add_argument("--seed", type=int, default=2024, help="seed of the fresh points")
+    parser.add_argument("--limit", type=int, default=None, help="use at most N cosmologies")
+    parser.add_argument("--non-linear", default="hmcode", choices=("hmcode", "halofit", "none"))
+    parser.add_argument(
+        "--l-max", type=int, default=None, help="highest multipole (default: the set's l_max)"
+    )
+    parser.add_argument(
+        "--fisher-points", type=int, default=3,
+        help="points for the Fisher shift: the Planck best fit, then test points (default 3)",
+    )  # fmt: skip
+    parser.add_argument("--out", type=Path, required=True, help="folder for summary.json and PNGs")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(handler=run)
+
+
+def add_network_options(parser: argparse.ArgumentParser) -> None:
+    """--networks and --sources, shared with ``cosmicnet benchmark``."""
+    parser.add_argument(
+        "--networks", type=Path, default=None, help="network set (default: the shipped set)"
+    )
+    parser.add_argument(
+        "--sources", choices=("network", "class"), default="network",
+        help="'class' checks the pipeline itself with exact CLASS sources",
+    )  # fmt: skip
+
+
+def load_provider(args: argparse.Namespace) -> tuple[Any, Any]:
+    """(provider, network-set metadata) for the options."""
+    from cosmicnet_cobaya.classnet import DEFAULT_NETWORKS
+    from cosmicnet_cobaya.networks.network_set import read_metadata
+    from cosmicnet_cobaya.networks.provider import NetworkSourceProvider
+    from cosmicnet_cobaya.sources import ClassSourceProvider
+
+    directory = args.networks or DEFAULT_NETWORKS
+    metadata = read_metadata(directory)
+    if args.sources == "class":
+        return ClassSourceProvider(), metadata
+    return NetworkSourceProvider(directory), metadata
+
+
+def test_points(args: argparse.Namespace, metadata: Any) -> list[dict[str, float]]:
+    """Cosmologies to validate on: a generated set, or fresh LHS points."""
+    from training.validate import draw_points
+
+    if args.data is not None:
+        from training.dataset import open_set
+
+        with open_set(args.data / f"{args.set}.h5") as data:
+            table = data.params_table()
+            names = list(data.param_names)
+        points = [dict(zip(names, map(float, row), strict=True)) for row in table]
+    else:
+        points = draw_points(metadata.domain, args.n, args.seed)
+    return points[: args.limit] if args.limit else points
+
+
+def run(args: argparse.Namespace) -> int:
+    """Handle ``cosmicnet validate``."""
+    from cosmicnet_cobaya.networks.network_set import NetworkSetError
+    from cosmicnet_cobaya.planck import find_packages_path
+    from training.plik import PlikLite
+    from training.plots import FigureWriter
+    from training.validate import ValidationSettings, run_validation
+
+    try:
+        provider, metadata = load_provider(args)
+    except NetworkSetError as error:
+        logger.error("%s", error)
+        return 2
+    points = test_points(args, metadata)
+    if not points:
+        logger.error("no test cosmologies")
+        return 2
+    packages_path = find_packages_path()
+    if packages_path is None:
+        logger.warning("plik_lite data not found: no delta-chi2, Planck units or Fisher shifts")
+    plik = PlikLite.load(packages_path) if packages_path is not None else None
+    settings = ValidationSettings(
+        extra_args=dict(metadata.provenance.get("class_precision", {})),
+        l_max=args.l_max or int(metadata.provenance.get("l_max", 2508)),
+        non_linear=args.non_linear,
+    )
+    if plik is not None and settings.l_max < plik.l_max:
+        logger.warning(
+            "l_max=%d is below plik_lite's %d: no delta-chi2, Planck units or Fisher shifts",
+            settings.l_max,
+            plik.l_max,
+        )
+        plik = None
+    args.out.mkdir(parents=True, exist_ok=True)
+    figures = FigureWriter(args.out)
+    summary = run_validation(
+        provider, settings, points, plik,
+        fisher_points=args.fisher_points, progress=not args.no_progress, plot=figures,
+    )  # fmt: skip
+    summary["networks"] = str(args.networks) if args.sources == "network" else "class (exact)"
+    summary["figures"] = [path.name for path in figures.written]
+    (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
+    print(json.dumps({k: v for k, v in summary.items() if k != "points"}, indent=2))
+    return 0

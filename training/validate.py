@@ -1,0 +1,323 @@
+"""Accuracy of ClassNet against full CLASS on cosmologies the networks never saw.
+
+For every test cosmology both a plain classy object and a HookedClass (sources
+from the network set) compute lensed C_l at identical settings.  Measured:
+per-l spectrum errors (relative, and in units of the Planck error), plik_lite
+delta-chi2 with A_planck re-fitted for each model, and Fisher estimates of the
+posterior shifts those errors cause.  Plots are written by ``training.plots``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.stats import qmc
+from tqdm import tqdm
+
+from cosmicnet_cobaya.hook.bridge import classy, read_sources
+from cosmicnet_cobaya.hooked_class import HookedClass
+from cosmicnet_cobaya.planck import BEST_FIT
+from cosmicnet_cobaya.sources import SourceProvider
+from training.fisher import ShiftEstimate, finite_difference_jacobian, posterior_shift
+from training.plik import A_PLANCK_SIGMA, PlikLite
+
+log = logging.getLogger(__name__)
+
+SPECTRA = ("tt", "te", "ee", "pp")
+OUTPUT_ONLY_KEYS = ("output", "lensing", "l_max_scalars", "non_linear")
+FISHER_STEPS = {
+    "omega_b": 1e-4,
+    "omega_cdm": 1e-3,
+    "H0": 0.3,
+    "logA": 0.01,
+    "n_s": 0.004,
+    "tau_reio": 0.005,
+}
+"""Finite-difference steps (about a quarter of the Planck 1-sigma errors)."""
+TAU_REIO_PRIOR_SIGMA = 0.0073
+"""Gaussian tau_reio prior standing in for Planck 2018 low-l EE."""
+
+
+@dataclass
+class Spectra:
+    """Lensed D_l = l(l+1)C_l/2pi [muK^2] for TT, TE, EE, and C_l^pp, from l = 0."""
+
+    dl: dict[str, np.ndarray]
+
+    @classmethod
+    def from_classy(cls, cosmo: Any, l_max: int) -> Spectra:
+        """Read a computed classy object's lensed spectra."""
+        raw = cosmo.lensed_cl(l_max)
+        ell = np.arange(l_max + 1)
+        factor = ell * (ell + 1) / (2 * np.pi) * (cosmo.T_cmb() * 1e6) ** 2
+        dl = {name: raw[name][: l_max + 1] * factor for name in ("tt", "te", "ee")}
+        dl["pp"] = np.array(raw["pp"][: l_max + 1])
+        return cls(dl)
+
+
+@dataclass
+class ValidationSettings:
+    """What the comparison computes."""
+
+    extra_args: dict[str, Any]
+    """Fixed CLASS settings (those the networks were trained with)."""
+    l_max: int = 2508
+    non_linear: str = "hmcode"
+    primordial: dict[str, float] = field(
+        default_factory=lambda: {"A_s": 1e-10 * np.exp(BEST_FIT["logA"]), "n_s": BEST_FIT["n_s"]}
+    )
+
+    def class_settings(self, point: Mapping[str, float]) -> dict[str, Any]:
+        """Complete CLASS input for one point (A_s from logA when given)."""
+        settings = {k: v for k, v in self.extra_args.items() if k not in OUTPUT_ONLY_KEYS}
+        settings.update(
+            output="tCl,pCl,lCl",
+            lensing="yes",
+            l_max_scalars=self.l_max,
+            non_linear=self.non_linear,
+        )
+        settings.update(self.primordial)
+        values = dict(point)
+        if "logA" in values:
+            settings["A_s"] = 1e-10 * np.exp(values.pop("logA"))
+        settings.update(values)
+        return settings
+
+
+def draw_points(
+    domain: Mapping[str, Sequence[float]], count: int, seed: int
+) -> list[dict[str, float]]:
+    """Latin-hypercube points inside a box domain."""
+    names = list(domain)
+    sampler = qmc.LatinHypercube(d=len(names), seed=seed)
+    lows = np.array([domain[name][0] for name in names])
+    highs = np.array([domain[name][1] for name in names])
+    unit = sampler.random(count)
+    return [dict(zip(names, map(float, row), strict=True)) for row in qmc.scale(unit, lows, highs)]
+
+
+class PairRunner:
+    """Computes one point with full CLASS and with the provider's sources."""
+
+    def __init__(self, provider: SourceProvider, settings: ValidationSettings) -> None:
+        self.settings = settings
+        self.full = classy.Class()
+        self.hooked = HookedClass()
+        self.hooked.source_provider = provider
+        self.hooked.on_decline = "reject"
+
+    def spectra(self, point: Mapping[str, float], keep_sources: bool = False) -> dict[str, Any]:
+        """Spectra of both codes at ``point`` (and their sources when asked)."""
+        settings = self.settings.class_settings(point)
+        result: dict[str, Any] = {}
+        for label, cosmo in (("class", self.full), ("network", self.hooked)):
+            cosmo.empty()
+            cosmo.set(settings)
+            cosmo.compute()
+            result[label] = Spectra.from_classy(cosmo, self.settings.l_max)
+            if keep_sources:
+                k, tau, sources = read_sources(getattr(cosmo, "cosmo", cosmo))
+                result[f"{label}_sources"] = {"k": k, "tau": tau, **sources}
+        return result
+
+    def class_spectra(self, point: Mapping[str, float]) -> Spectra:
+        """Full CLASS spectra only (for derivatives)."""
+        self.full.empty()
+        self.full.set(self.settings.class_settings(point))
+        self.full.compute()
+        return Spectra.from_classy(self.full, self.settings.l_max)
+
+    def close(self) -> None:
+        """Free both objects' CLASS memory."""
+        for cosmo in (self.full, self.hooked):
+            cosmo.struct_cleanup()
+            cosmo.empty()
+
+
+def cosmic_variance(dl: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per-l cosmic-variance standard deviation of each spectrum (same units)."""
+    ell = np.arange(len(dl["tt"]))
+    modes = np.maximum(2 * ell + 1, 1)
+    return {
+        "tt": np.sqrt(2 / modes) * np.abs(dl["tt"]),
+        "ee": np.sqrt(2 / modes) * np.abs(dl["ee"]),
+        "te": np.sqrt(np.abs(dl["tt"] * dl["ee"] + dl["te"] ** 2) / modes),
+        "pp": np.sqrt(2 / modes) * np.abs(dl["pp"]),
+    }
+
+
+def spectrum_errors(reference: Spectra, other: Spectra, l_min: int = 2) -> dict[str, np.ndarray]:
+    """Per-l errors: relative for TT, EE, PP; TE relative to sqrt(TT EE)."""
+    errors = {}
+    for name in SPECTRA:
+        ref = reference.dl[name][l_min:]
+        diff = other.dl[name][l_min:] - ref
+        if name == "te":
+            scale = np.sqrt(np.abs(reference.dl["tt"][l_min:] * reference.dl["ee"][l_min:]))
+        else:
+            scale = np.abs(ref)
+        errors[name] = diff / scale
+    return errors
+
+
+def errors_in_planck_units(plik: PlikLite, reference: Spectra, other: Spectra) -> dict[str, Any]:
+    """Binned D_l differences divided by the plik_lite per-bin error, per spectrum."""
+    result = {}
+    for name in ("tt", "te", "ee"):
+        diff = plik.binning[name] @ (other.dl[name] - reference.dl[name])[: plik.l_max + 1]
+        result[name] = diff / plik.diagonal_error(name)
+    return result
+
+
+def delta_chi2(plik: PlikLite, reference: Spectra, other: Spectra) -> dict[str, float]:
+    """plik_lite chi2 of both models with A_planck re-fitted for each."""
+    a_ref, chi2_ref = plik.fit_calibration(plik.binned(reference.dl))
+    a_net, chi2_net = plik.fit_calibration(plik.binned(other.dl))
+    return {
+        "chi2_class": chi2_ref,
+        "chi2_network": chi2_net,
+        "delta_chi2": chi2_net - chi2_ref,
+        "A_planck_class": a_ref,
+        "A_planck_network": a_net,
+    }
+
+
+def fisher_shift(
+    runner: PairRunner,
+    plik: PlikLite,
+    point: Mapping[str, float],
+    tau_prior_sigma: float = TAU_REIO_PRIOR_SIGMA,
+    pair: Mapping[str, Spectra] | None = None,
+) -> ShiftEstimate:
+    """Posterior shift caused by the network's spectrum errors at ``point``.
+
+    Derivatives of the binned plik_lite model by central differences with full
+    CLASS; A_planck is a nuisance with its prior, tau_reio has a Gaussian prior.
+    """
+    full_point = {
+        "logA": BEST_FIT["logA"],
+        "n_s": BEST_FIT["n_s"],
+        **{k: v for k, v in point.items() if k not in ("A_s",)},
+    }
+    steps = {name: FISHER_STEPS[name] for name in FISHER_STEPS if name in full_point}
+
+    def model(values: Mapping[str, float]) -> np.ndarray:
+        return plik.binned(runner.class_spectra(values).dl)
+
+    jacobian = finite_difference_jacobian(model, full_point, steps)
+    pair = pair or runner.spectra(full_point)
+    reference = plik.binned(pair["class"].dl)
+    delta = plik.binned(pair["network"].dl) - reference
+    # Calibration: the data are compared with model / A_planck^2, so dm/dA = -2 m at A = 1.
+    jacobian = np.column_stack([jacobian, -2.0 * reference])
+    names = (*steps, "A_planck")
+    priors = np.full(len(names), np.inf)
+    priors[-1] = A_PLANCK_SIGMA
+    if "tau_reio" in steps:
+        priors[list(steps).index("tau_reio")] = tau_prior_sigma
+    return posterior_shift(names, jacobian, plik.inverse_covariance, delta, priors)
+
+
+def summarise(values: Sequence[float]) -> dict[str, float]:
+    """Distribution summary of a list of numbers."""
+    array = np.asarray(values, dtype=float)
+    return {
+        "min": float(array.min()),
+        "median": float(np.median(array)),
+        "p95": float(np.percentile(array, 95)),
+        "max": float(array.max()),
+    }
+
+
+def run_validation(
+    provider: SourceProvider,
+    settings: ValidationSettings,
+    points: Sequence[Mapping[str, float]],
+    plik: PlikLite | None,
+    fisher_points: int = 2,
+    progress: bool = True,
+    plot: Callable[[str, Any], None] | None = None,
+) -> dict[str, Any]:
+    """Compare the provider with full CLASS on ``points``; returns the summary.
+
+    ``plot(kind, data)`` is called with the material of each figure.
+    """
+    runner = PairRunner(provider, settings)
+    per_point: list[dict[str, Any]] = []
+    all_errors: list[dict[str, np.ndarray]] = []
+    planck_units: list[dict[str, np.ndarray]] = []
+    try:
+        for index, point in enumerate(tqdm(points, desc="validate", disable=not progress)):
+            pair = runner.spectra(point, keep_sources=index == 0)
+            if index == 0 and plot is not None:
+                plot("sources", {"point": dict(point), **pair})
+            errors = spectrum_errors(pair["class"], pair["network"])
+            all_errors.append(errors)
+            record: dict[str, Any] = {"point": dict(point)}
+            record["max_abs_error_l30_2500"] = {
+                name: float(np.max(np.abs(errors[name][28:2499]))) for name in SPECTRA
+            }
+            if plik is not None:
+                in_units = errors_in_planck_units(plik, pair["class"], pair["network"])
+                planck_units.append(in_units)
+                record["max_abs_error_in_planck_sigma"] = {
+                    name: float(np.max(np.abs(values))) for name, values in in_units.items()
+                }
+                record.update(delta_chi2(plik, pair["class"], pair["network"]))
+            if index == 0:
+                reference_dl = pair["class"].dl
+            per_point.append(record)
+        summary: dict[str, Any] = {
+            "n_cosmologies": len(points),
+            "settings": {"l_max": settings.l_max, "non_linear": settings.non_linear},
+            "points": per_point,
+        }
+        tt = np.array([e["tt"][28:2499] for e in all_errors])
+        summary["tt_fraction_within_0.3pct_l30_2500"] = float(
+            np.mean(np.all(np.abs(tt) < 3e-3, axis=1))
+        )
+        summary["max_abs_error_l30_2500"] = {
+            name: summarise([r["max_abs_error_l30_2500"][name] for r in per_point])
+            for name in SPECTRA
+        }
+        if plik is not None:
+            summary["delta_chi2"] = summarise([r["delta_chi2"] for r in per_point])
+            summary["max_abs_error_in_planck_sigma"] = {
+                name: summarise([r["max_abs_error_in_planck_sigma"][name] for r in per_point])
+                for name in ("tt", "te", "ee")
+            }
+            shifts = {}
+            fisher_at = [{k: BEST_FIT[k] for k in points[0] if k in BEST_FIT}]
+            fisher_at += list(points[: max(0, fisher_points - 1)])
+            for label, point in zip(
+                ["best_fit"] + [f"test_{i}" for i in range(len(fisher_at) - 1)],
+                fisher_at,
+                strict=True,
+            ):
+                estimate = fisher_shift(runner, plik, point)
+                shifts[label] = {"point": dict(point), "shifts": estimate.as_dict()}
+            summary["fisher_shifts"] = shifts
+            summary["max_abs_shift_in_sigma"] = float(
+                max(
+                    abs(entry["shift_in_sigma"])
+                    for block in shifts.values()
+                    for entry in block["shifts"].values()
+                )
+            )
+        if plot is not None:
+            plot(
+                "spectra",
+                {
+                    "errors": all_errors,
+                    "reference_dl": reference_dl,
+                    "planck_units": planck_units,
+                    "plik": plik,
+                },
+            )
+        return summary
+    finally:
+        runner.close()
