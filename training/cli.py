@@ -13,7 +13,14 @@ import logging
 import sys
 from collections.abc import Sequence
 
-COMMANDS: tuple[str, ...] = ("generate", "train", "select", "validate", "benchmark")
+COMMANDS: tuple[str, ...] = (
+    "generate",
+    "train",
+    "select",
+    "validate",
+    "benchmark",
+    "compare-chains",
+)
 """Subcommand modules under ``training.commands``, in help order."""
 
 
@@ -26,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
-        importlib.import_module(f"training.commands.{name}").register(subparsers)
+        module = name.replace("-", "_")
+        importlib.import_module(f"training.commands.{module}").register(subparsers)
     return parser
 
 
