@@ -126,3 +126,23 @@ def test_domain_guard_fallback_reject_force(smoke_networks):
     other_mass.theory["cosmicnet_cobaya.ClassNet"].extra_args["m_ncdm"] = 0.1
     _, served, _ = _served_and_cls(other_mass)
     assert served == 0.0
+
+
+@pytest.mark.slow
+def test_select_ranks_candidates_by_loss_then_cl_error(smoke_networks, tmp_path):
+    import json
+
+    from training.cli import main
+
+    data = smoke_networks.parent / "data"
+    out = tmp_path / "selected"
+    argv = ["select", str(SMOKE), "--data", str(data), "--out", str(out), "--network", "t1"]
+    assert main([*argv, "--candidates", "2", "--keep", "2", "--epochs", "1", "--no-progress"]) == 0
+    selection = json.loads((out / "metadata.json").read_text())["networks"]["t1"]["selection"]
+    candidates = selection["candidates"]
+    assert len(candidates) == 2
+    ranked = [c for c in candidates if "cl_error" in c]
+    assert len(ranked) == 2
+    best = min(ranked, key=lambda c: c["cl_error"])
+    assert selection["chosen"] == best["candidate"]
+    assert (out / "t1.keras").is_file()
