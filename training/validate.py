@@ -71,6 +71,17 @@ class ValidationSettings:
         default_factory=lambda: {"A_s": 1e-10 * np.exp(BEST_FIT["logA"]), "n_s": BEST_FIT["n_s"]}
     )
 
+    @classmethod
+    def for_network_set(
+        cls, metadata: Any, non_linear: str, l_max: int | None = None
+    ) -> ValidationSettings:
+        """The fixed CLASS settings and l_max a network set was trained with."""
+        return cls(
+            extra_args=dict(metadata.provenance.get("class_precision", {})),
+            l_max=l_max or int(metadata.provenance.get("l_max", 2508)),
+            non_linear=non_linear,
+        )
+
     def class_settings(self, point: Mapping[str, float]) -> dict[str, Any]:
         """Complete CLASS input for one point (A_s from logA when given)."""
         settings = {k: v for k, v in self.extra_args.items() if k not in OUTPUT_ONLY_KEYS}

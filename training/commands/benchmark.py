@@ -47,11 +47,7 @@ def run(args: argparse.Namespace) -> int:
     except NetworkSetError as error:
         logger.error("%s", error)
         return 2
-    settings = ValidationSettings(
-        extra_args=dict(metadata.provenance.get("class_precision", {})),
-        l_max=int(metadata.provenance.get("l_max", 2508)),
-        non_linear=args.non_linear,
-    )
+    settings = ValidationSettings.for_network_set(metadata, args.non_linear)
     points = [settings.class_settings(p) for p in draw_points(metadata.domain, args.n, args.seed)]
     results = run_benchmark(provider, {}, points, args.threads, settings.l_max)
     results["sources"] = args.sources

@@ -105,11 +105,7 @@ def run(args: argparse.Namespace) -> int:
     if packages_path is None:
         logger.warning("plik_lite data not found: no delta-chi2, Planck units or Fisher shifts")
     plik = PlikLite.load(packages_path) if packages_path is not None else None
-    settings = ValidationSettings(
-        extra_args=dict(metadata.provenance.get("class_precision", {})),
-        l_max=args.l_max or int(metadata.provenance.get("l_max", 2508)),
-        non_linear=args.non_linear,
-    )
+    settings = ValidationSettings.for_network_set(metadata, args.non_linear, args.l_max)
     if plik is not None and settings.l_max < plik.l_max:
         logger.warning(
             "l_max=%d is below plik_lite's %d: no delta-chi2, Planck units or Fisher shifts",
