@@ -57,6 +57,25 @@ def _entry(
     )
 
 
+def _open_network_set(
+    out_dir: Path,
+    training: CosmologySet,
+    extra_provenance: dict[str, Any],
+    domain: dict[str, list[float]],
+) -> NetworkSetMetadata:
+    """Set up the devices, then the set's metadata (new, or read back to resume)."""
+    from training.train import _configure_devices
+
+    device = _configure_devices()
+    return start_metadata(
+        out_dir,
+        training,
+        fit_normalisation(training) if not (out_dir / "metadata.json").is_file() else None,
+        provenance({**extra_provenance, "device": device}),
+        domain,
+    )
+
+
 def train_network_set(
     networks: NetworksConfig,
     training: CosmologySet,
@@ -68,18 +87,9 @@ def train_network_set(
     progress: bool = True,
 ) -> NetworkSetMetadata:
     """Train every configured network into ``out_dir``; finished ones are kept on resume."""
-    from training.train import _configure_devices
-
-    device = _configure_devices()
     out_dir = Path(out_dir)
     names = tuple(only) if only else networks.train
-    metadata = start_metadata(
-        out_dir,
-        training,
-        fit_normalisation(training) if not (out_dir / "metadata.json").is_file() else None,
-        provenance({**extra_provenance, "device": device}),
-        domain,
-    )
+    metadata = _open_network_set(out_dir, training, extra_provenance, domain)
     for name in names:
         checkpoint = out_dir / "checkpoints" / name
         if name in metadata.networks and not checkpoint.exists():
@@ -121,21 +131,12 @@ def select_network(
     ``out_dir`` with the record of every candidate (hyperparameters, validation
     loss, C_l error) in its metadata entry.
     """
-    from training.train import _configure_devices
-
-    device = _configure_devices()
     base = networks.networks[name]
     search = base.search
     out_dir = Path(out_dir)
     work = out_dir / "selection" / name
     rng = np.random.default_rng([base.seed, 104729])
-    metadata = start_metadata(
-        out_dir,
-        training,
-        fit_normalisation(training) if not (out_dir / "metadata.json").is_file() else None,
-        provenance({**extra_provenance, "device": device}),
-        domain,
-    )
+    metadata = _open_network_set(out_dir, training, extra_provenance, domain)
     transform = fit_output(training, name, base.output_transform)
     records: list[dict[str, Any]] = []
     for index in range(search.candidates):

@@ -202,7 +202,6 @@ def fisher_shift(
     plik: PlikLite,
     point: Mapping[str, float],
     tau_prior_sigma: float = TAU_REIO_PRIOR_SIGMA,
-    pair: Mapping[str, Spectra] | None = None,
 ) -> ShiftEstimate:
     """Posterior shift caused by the network's spectrum errors at ``point``.
 
@@ -220,7 +219,7 @@ def fisher_shift(
         return plik.binned(runner.class_spectra(values).dl)
 
     jacobian = finite_difference_jacobian(model, full_point, steps)
-    pair = pair or runner.spectra(full_point)
+    pair = runner.spectra(full_point)
     reference = plik.binned(pair["class"].dl)
     delta = plik.binned(pair["network"].dl) - reference
     # Calibration: the data are compared with model / A_planck^2, so dm/dA = -2 m at A = 1.
