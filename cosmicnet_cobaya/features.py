@@ -85,6 +85,15 @@ class CosmologyFeatures:
     tau: np.ndarray
     time: dict[str, np.ndarray]
 
+    def rows(self, mask: np.ndarray) -> CosmologyFeatures:
+        """The same cosmology restricted to the tau slices where ``mask`` is true."""
+        return CosmologyFeatures(
+            params=self.params,
+            scalars=self.scalars,
+            tau=self.tau[mask],
+            time={name: values[mask] for name, values in self.time.items()},
+        )
+
 
 def _ascending(table: Mapping[str, np.ndarray], names: tuple[str, ...]) -> dict[str, np.ndarray]:
     """Columns of a CLASS table ordered by increasing conformal time, duplicates removed."""

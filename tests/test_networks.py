@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PARAMS = ("omega_b", "omega_cdm", "H0", "tau_reio")
 TINY = {
     "seed": 3,
-    "train": ["t0", "t2", "delta_m"],
+    "train": ["t0", "t0_late", "t2", "delta_m"],
     **{
         name: {
             "epochs": 1,
@@ -36,9 +36,10 @@ TINY = {
             "central_dense": [12],
             "conv_branches": [[{"filters": 3, "kernel": 3, "stride": 2, "pool": 2}]],
         }
-        for name in ("t0", "t2", "delta_m")
+        for name in ("t0", "t0_late", "t2", "delta_m")
     },
 }
+TINY["t2"]["tau_range"] = None  # one network for all times
 
 
 class SyntheticSet:
@@ -53,7 +54,12 @@ class SyntheticSet:
             params = dict(
                 zip(PARAMS, (0.0224, 0.12, 67.0, 0.055) * rng.uniform(0.9, 1.1, 4), strict=True)
             )
-            tau = np.sort(rng.uniform(200.0, 14000.0, n_tau))
+            half = n_tau // 2
+            tau = np.sort(
+                np.concatenate(
+                    [rng.uniform(200.0, 400.0, half), rng.uniform(450.0, 14000.0, n_tau - half)]
+                )
+            )
             g = np.exp(-(((tau - 280.0) / 20.0) ** 2)) / 20.0
             time = {
                 "g": g,
@@ -65,6 +71,7 @@ class SyntheticSet:
             scalars = dict(
                 zip(SCALAR_NAMES, rng.uniform(100.0, 500.0, len(SCALAR_NAMES)), strict=True)
             )
+            scalars["tau_rec"] = 280.0 * rng.uniform(0.98, 1.02)
             features = CosmologyFeatures(params, scalars, tau, time)
             kr = np.outer(time["r_s"], self.k)
             targets = {
@@ -189,7 +196,6 @@ def test_trained_set_loads_in_fresh_process(trained_set):
     script = f"""
 import sys, json, numpy as np
 from cosmicnet_cobaya.networks.network_set import load_network_set
-from cosmicnet_cobaya.networks.inputs import assemble_inputs
 from cosmicnet_cobaya.features import k_bases
 sys.path.insert(0, {str(ROOT / "tests")!r})
 from test_networks import SyntheticSet
@@ -198,9 +204,8 @@ nets = load_network_set({str(trained_set)!r})
 features = data.features(0)
 bases = k_bases(features, nets.k)
 out = {{}}
-for name, entry in nets.metadata.networks.items():
-    inputs = assemble_inputs(features, entry.inputs, nets.metadata.normalisation, bases)
-    value = nets.predict(name, inputs)
+for name in ("t0", "t2", "delta_m"):
+    value = nets.predict_source(name, features, bases)
     out[name] = [list(value.shape), bool(np.all(np.isfinite(value)))]
 out["tf"] = "tensorflow" in sys.modules or "keras" in sys.modules
 print(json.dumps(out))
@@ -229,7 +234,7 @@ def test_training_resumes_from_checkpoint(tmp_path):
     config = parse_networks_config(TINY).networks["t0"]
     data, validation = SyntheticSet(2, seed=1), SyntheticSet(1, seed=2)
     norm = fit_normalisation(data)
-    transform = fit_output(data, "t0", "affine")
+    transform = fit_output(data, config)
     _, first = train_network(
         "t0", config, data, validation, norm, transform, tmp_path, epochs=1, progress=False
     )
@@ -274,3 +279,69 @@ def test_broken_sets_fail_clearly(trained_set, tmp_path):
     with pytest.raises(NetworkSetError, match=r"not a readable \.keras"):
         load_network_set(broken)
     assert zipfile.is_zipfile(trained_set / "t0.keras")
+
+
+def test_late_network_serves_only_its_rows(trained_set, tmp_path):
+    from cosmicnet_cobaya.features import k_bases
+
+    nets = load_network_set(trained_set)
+    assert [entry.name for entry in nets.metadata.networks_of("t0")] == ["t0", "t0_late"]
+    features = SyntheticSet(1, seed=5).features(0)
+    bases = k_bases(features, nets.k)
+    early_mask, early = nets.predict("t0", features, bases)
+    late_mask, late = nets.predict("t0_late", features, bases)
+    ratio = features.tau / features.scalars["tau_rec"]
+    np.testing.assert_array_equal(early_mask, ratio < 1.5)
+    np.testing.assert_array_equal(late_mask, ~early_mask)
+    assert 0 < early.shape[0] < features.tau.size
+    combined = nets.predict_source("t0", features, bases)
+    np.testing.assert_array_equal(combined[early_mask], early)
+    np.testing.assert_array_equal(combined[late_mask], late)
+
+    # Without its late network, t0 is no longer a source the set can serve.
+    partial = _copy_set(trained_set, tmp_path / "partial")
+    data = json.loads((partial / "metadata.json").read_text())
+    del data["networks"]["t0_late"]
+    (partial / "metadata.json").write_text(json.dumps(data))
+    assert "t0" not in read_metadata(partial).sources
+
+    # Overlapping ranges are refused when the set is read.
+    overlap = _copy_set(trained_set, tmp_path / "overlap")
+    data = json.loads((overlap / "metadata.json").read_text())
+    data["networks"]["t0_late"]["tau_range"] = [1.2, None]
+    (overlap / "metadata.json").write_text(json.dumps(data))
+    with pytest.raises(NetworkSetError, match="must not overlap"):
+        read_metadata(overlap)
+
+
+def test_learning_rate_decays_and_best_epoch_is_kept(tmp_path):
+    from training.network_config import parse_networks_config
+    from training.train import fit_normalisation, fit_output, train_network
+
+    block = {**TINY, "t0": {**TINY["t0"], "learning_rate_decay": 0.5, "epochs": 3}}
+    config = parse_networks_config(block).networks["t0"]
+    data, validation = SyntheticSet(2, seed=1), SyntheticSet(1, seed=2)
+    norm = fit_normalisation(data)
+    model, history = train_network(
+        "t0", config, data, validation, norm, fit_output(data, config), tmp_path, progress=False
+    )
+    np.testing.assert_allclose(history["learning_rate"], [1e-3, 5e-4, 2.5e-4], rtol=1e-6)
+    best = int(np.argmin(history["val_loss"]))
+    assert history["best_epoch"] == [best + 1]
+    batch_norm = fit_output(data, config)
+    from training.train import make_batch, padded
+
+    batch = make_batch(validation, 0, config, norm, batch_norm)
+    inputs, _, _ = padded(batch)
+    prediction = np.asarray(model.predict_on_batch(inputs))[: batch.target.shape[0]]
+    loss = float(np.mean((prediction - batch.target) ** 2))
+    np.testing.assert_allclose(loss, history["val_loss"][best], rtol=1e-4)
+
+
+def test_tau_range_keys_are_validated():
+    from training.network_config import NetworkConfigError, parse_networks_config
+
+    with pytest.raises(NetworkConfigError, match="tau_range"):
+        parse_networks_config({"t0": {"tau_range": [2.0, 1.0]}})
+    with pytest.raises(NetworkConfigError, match="learning_rate_decay"):
+        parse_networks_config({"t0": {"learning_rate_decay": 1.5}})

@@ -5,8 +5,9 @@ Example (every key optional; defaults are the paper's Tables 2-4)::
     networks:
       seed: 1234
       learning_rate: 1.0e-3
-      train: [t0, t1, t2, phi_plus_psi, delta_m]
-      t0: {epochs: 15}
+      train: [t0, t0_late, t1, t1_late, t2, t2_late, phi_plus_psi, delta_m]
+      t0: {epochs: 15, tau_range: [0, 1.5]}
+      t0_late: {epochs: 20, learning_rate_decay: 0.85}
       t2:
         epochs: 45
         central_dense: [230, 245]
@@ -17,7 +18,14 @@ Per network: ``epochs``, ``learning_rate``, ``seed``, ``time_inputs``,
 ``params``, ``scales``, ``k_bases``, ``output_transform``, ``time_dense``,
 ``time_skip``, ``params_dense``, ``scales_dense``, ``conv_branches`` (a list
 of branches, each a list of ``{filters, kernel, stride, pool}``),
-``central_dense``, ``leaky_slope``, ``search``.
+``central_dense``, ``leaky_slope``, ``learning_rate_decay``, ``source`` (the
+CLASS source a network predicts; default its name), ``tau_range`` (the slices
+it serves, ``[low, high]`` in units of tau_rec, high null for open; the
+networks of one source must not overlap and, to serve it, cover every tau),
+``search``.
+
+The defaults split t0, t1 and t2 at tau = 1.5 tau_rec into a recombination
+network (``t0``) and a late-time one (``t0_late``).
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ import numpy as np
 
 from cosmicnet_cobaya.networks.inputs import InputSpec
 from cosmicnet_cobaya.networks.normalisation import OUTPUT_TRANSFORMS
+from cosmicnet_cobaya.networks.time_ranges import FULL_RANGE, TauRange, parse_tau_range
 
 
 class NetworkConfigError(ValueError):
@@ -91,8 +100,14 @@ class NetworkConfig:
     scales: bool = True
     k_bases: tuple[str, ...] = ("cos_in", "sin_in", "damping")
     learning_rate: float = 1e-3
+    learning_rate_decay: float = 1.0
+    """The learning rate is multiplied by this factor after every epoch."""
     leaky_slope: float = 0.3
     seed: int = 1234
+    source: str = ""
+    """The CLASS source predicted (empty: the network's name)."""
+    tau_range: TauRange = FULL_RANGE
+    """The tau slices served, in units of tau_rec (high None: open)."""
     search: SearchConfig = field(default_factory=SearchConfig)
 
     @property
@@ -104,15 +119,21 @@ class NetworkConfig:
         """JSON-ready architecture and training settings (for metadata.json)."""
         data = asdict(self)
         data.pop("search")
+        data["tau_range"] = list(self.tau_range)
         return data
 
 
 TIME_ALL = ("g", "g_prime", "e_kappa", "log10_tau", "log10_tau_rec", "log10_tau_reio")
 LOGS = ("log10_tau", "log10_tau_rec", "log10_tau_reio")
+LATE_START = 1.5
+"""t0, t1, t2 are split at this tau / tau_rec: after it the sources are 100-1000
+times below their recombination peak (ISW, reionization), so one output
+normalisation for all times would bury them in the network's noise."""
 
 DEFAULTS: dict[str, NetworkConfig] = {
-    # Paper Table 2.
+    # Paper Table 2; recombination only, t0_late serves later times.
     "t0": NetworkConfig(
+        tau_range=(0.0, LATE_START),
         epochs=15,
         time_inputs=TIME_ALL,
         time_dense=(192, 56, 138),
@@ -124,6 +145,7 @@ DEFAULTS: dict[str, NetworkConfig] = {
     ),
     # Paper Table 4.
     "t1": NetworkConfig(
+        tau_range=(0.0, LATE_START),
         epochs=3,
         time_inputs=("e_kappa", *LOGS),
         time_dense=(98,),
@@ -135,6 +157,7 @@ DEFAULTS: dict[str, NetworkConfig] = {
     ),
     # Paper Table 3.
     "t2": NetworkConfig(
+        tau_range=(0.0, LATE_START),
         epochs=45,
         time_inputs=("g", *LOGS),
         time_dense=(73, 154, 76),
@@ -157,6 +180,35 @@ _SMOOTH = NetworkConfig(
     output_transform="asinh",
 )
 DEFAULTS.update({"phi_plus_psi": _SMOOTH, "delta_m": _SMOOTH, "delta_cb": _SMOOTH})
+DEFAULTS.update(
+    {
+        "t0_late": replace(
+            DEFAULTS["t0"],
+            source="t0",
+            tau_range=(LATE_START, None),
+            time_inputs=(*TIME_ALL, "log10_g"),
+            epochs=20,
+            learning_rate_decay=0.85,
+        ),
+        "t1_late": replace(
+            DEFAULTS["t1"],
+            source="t1",
+            tau_range=(LATE_START, None),
+            epochs=20,
+            learning_rate_decay=0.85,
+        ),
+        "t2_late": replace(
+            DEFAULTS["t2"],
+            source="t2",
+            tau_range=(LATE_START, None),
+            time_inputs=("g", "log10_g", *LOGS),
+            epochs=20,
+            learning_rate_decay=0.85,
+        ),
+    }
+)
+DEFAULT_TRAIN = ("t0", "t0_late", "t1", "t1_late", "t2", "t2_late", "phi_plus_psi", "delta_m")
+DEFAULT_TRAIN += ("delta_cb",)
 
 
 @dataclass(frozen=True)
@@ -199,6 +251,19 @@ def _network(name: str, data: Mapping[str, Any], top: Mapping[str, Any]) -> Netw
             if not isinstance(value, int) or value < 0 or (key == "epochs" and value == 0):
                 raise NetworkConfigError(f"{where}.{key} must be a positive integer")
             changes[key] = value
+        elif key == "learning_rate_decay":
+            if not isinstance(value, int | float) or not 0 < value <= 1:
+                raise NetworkConfigError(f"{where}.{key} must be a number in (0, 1]")
+            changes[key] = float(value)
+        elif key == "source":
+            if not isinstance(value, str) or not value:
+                raise NetworkConfigError(f"{where}.source must be a CLASS source name")
+            changes[key] = value
+        elif key == "tau_range":
+            try:
+                changes[key] = parse_tau_range(value, f"{where}.tau_range")
+            except ValueError as error:
+                raise NetworkConfigError(str(error)) from error
         elif key in ("learning_rate", "leaky_slope"):
             if not isinstance(value, int | float) or value <= 0:
                 raise NetworkConfigError(f"{where}.{key} must be a positive number")
@@ -220,6 +285,8 @@ def _network(name: str, data: Mapping[str, Any], top: Mapping[str, Any]) -> Netw
         elif key == "search":
             changes[key] = _search(value, f"{where}.search")
     config = replace(base, **changes)
+    if not config.source:
+        config = replace(config, source=name)
     try:
         config.inputs  # noqa: B018 - validates the input names
     except ValueError as error:
@@ -277,7 +344,7 @@ def parse_networks_config(block: Mapping[str, Any] | None) -> NetworksConfig:
     """Validate the ``networks:`` block (None: all defaults)."""
     block = {} if block is None else block
     _check_keys(block, _TOP_KEYS, "networks")
-    train = tuple(block.get("train", ("t0", "t1", "t2", "phi_plus_psi", "delta_m", "delta_cb")))
+    train = tuple(block.get("train", DEFAULT_TRAIN))
     unknown = [name for name in train if name not in DEFAULTS]
     if unknown:
         raise NetworkConfigError(

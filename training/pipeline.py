@@ -54,6 +54,8 @@ def _entry(
         architecture=config.architecture(),
         history=history,
         selection=selection or {},
+        source=config.source or name,
+        tau_range=config.tau_range,
     )
 
 
@@ -96,7 +98,7 @@ def train_network_set(
             log.info("%s: already trained in %s, skipped", name, out_dir)
             continue
         config = networks.networks[name]
-        transform = fit_output(training, name, config.output_transform)
+        transform = fit_output(training, config)
         model, history = train_network(
             name,
             config,
@@ -137,7 +139,7 @@ def select_network(
     work = out_dir / "selection" / name
     rng = np.random.default_rng([base.seed, 104729])
     metadata = _open_network_set(out_dir, training, extra_provenance, domain)
-    transform = fit_output(training, name, base.output_transform)
+    transform = fit_output(training, base)
     records: list[dict[str, Any]] = []
     for index in range(search.candidates):
         candidate = replace(draw_candidate(base, rng), seed=base.seed + index)

@@ -21,7 +21,6 @@ from scipy.interpolate import CubicSpline
 
 from cosmicnet_cobaya.features import compute_features, k_bases
 from cosmicnet_cobaya.hook.bridge import PreparedPerturbations, classy
-from cosmicnet_cobaya.networks.inputs import assemble_inputs
 from cosmicnet_cobaya.networks.network_set import NetworkSet
 from cosmicnet_cobaya.sources import ClassSourceProvider, SourceGrid
 
@@ -33,7 +32,7 @@ PK_SOURCES = ("delta_m", "delta_cb")
 
 
 class HybridProvider:
-    """Exact CLASS sources, except those that ``network_set`` predicts."""
+    """Exact CLASS sources, except on the rows that the networks ``names`` serve."""
 
     def __init__(self, network_set: NetworkSet, names: tuple[str, ...]) -> None:
         self.network_set = network_set
@@ -48,13 +47,13 @@ class HybridProvider:
         features = compute_features(cosmo, prepared.tau, params)
         bases = k_bases(features, self.network_set.k)
         values = dict(exact.values)
+        k_exact = np.clip(exact.k, self.network_set.k[0], self.network_set.k[-1])
         for name in self.names:
-            entry = metadata.networks[name]
-            inputs = assemble_inputs(features, entry.inputs, metadata.normalisation, bases)
-            predicted = self.network_set.predict(name, inputs)
-            spline = CubicSpline(self.network_set.k, predicted, axis=1)
-            values[name] = spline(np.clip(exact.k, self.network_set.k[0], self.network_set.k[-1]))
-            if name == "t2" and "p" in values:
+            source = metadata.networks[name].source
+            mask, predicted = self.network_set.predict(name, features, bases)
+            values[source] = np.array(values[source], copy=True)
+            values[source][mask] = CubicSpline(self.network_set.k, predicted, axis=1)(k_exact)
+            if source == "t2" and "p" in values:
                 values["p"] = math.sqrt(6.0) * values["t2"]
         return SourceGrid(k=exact.k, values=values)
 
@@ -107,7 +106,8 @@ def spectrum_error(
     """Mean over the selection set of the eq. 3.2 error of the network's observable."""
     from cosmicnet_cobaya.hooked_class import HookedClass
 
-    observable = SPECTRUM_FOR_SOURCE.get(name, "pk" if name in PK_SOURCES else None)
+    source = network_set.metadata.networks[name].source
+    observable = SPECTRUM_FOR_SOURCE.get(source, "pk" if source in PK_SOURCES else None)
     if observable is None:
         raise ValueError(f"no observable ranks a network for source {name!r}")
     provider = HybridProvider(network_set, (name,))

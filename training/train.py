@@ -29,6 +29,7 @@ from cosmicnet_cobaya.networks.network_set import (
     read_metadata,
 )
 from cosmicnet_cobaya.networks.normalisation import InputNormalisation, OutputTransform
+from cosmicnet_cobaya.networks.time_ranges import rows_in_range
 from training.network_config import NetworkConfig
 
 log = logging.getLogger(__name__)
@@ -55,19 +56,26 @@ class Batch:
     target: np.ndarray
 
 
+def served_rows(features: CosmologyFeatures, config: NetworkConfig) -> np.ndarray:
+    """Mask of the tau slices of a cosmology that the network serves."""
+    return rows_in_range(features.tau, features.scalars["tau_rec"], config.tau_range)
+
+
 def make_batch(
     data: CosmologySet,
     index: int,
-    name: str,
     config: NetworkConfig,
     norm: InputNormalisation,
     transform: OutputTransform,
 ) -> Batch:
-    """Network inputs and standardised target of cosmology ``index``."""
+    """Network inputs and standardised target of cosmology ``index`` (served rows only)."""
     features = data.features(index)
+    mask = served_rows(features, config)
+    features = features.rows(mask)
     bases = k_bases(features, data.k)
     inputs = assemble_inputs(features, config.inputs, norm, bases)
-    target = transform.forward(np.asarray(data.target(index, name), dtype=np.float64))
+    source = np.asarray(data.target(index, config.source), dtype=np.float64)[mask]
+    target = transform.forward(source)
     return Batch(inputs, np.ascontiguousarray(target, dtype=np.float32))
 
 
@@ -97,9 +105,13 @@ def fit_normalisation(data: CosmologySet) -> InputNormalisation:
     return fit_input_normalisation([data.features(i) for i in range(len(data))], data.param_names)
 
 
-def fit_output(data: CosmologySet, name: str, kind: str) -> OutputTransform:
-    """Output coefficients of source ``name`` over the training set."""
-    return OutputTransform.fit(kind, (data.target(i, name) for i in range(len(data))))
+def fit_output(data: CosmologySet, config: NetworkConfig) -> OutputTransform:
+    """Output coefficients of the network's source over its rows of the training set."""
+    blocks = (
+        np.asarray(data.target(i, config.source))[served_rows(data.features(i), config)]
+        for i in range(len(data))
+    )
+    return OutputTransform.fit(config.output_transform, (b for b in blocks if b.shape[0]))
 
 
 def _configure_devices() -> str:
@@ -126,9 +138,13 @@ def validation_loss(
     losses = []
     for index in range(len(data)):
         batch = batch_of(data, index)
+        if batch.target.shape[0] == 0:
+            continue
         inputs, _, _ = padded(batch)
         prediction = np.asarray(model.predict_on_batch(inputs))[: batch.target.shape[0]]
         losses.append(float(np.mean((prediction - batch.target) ** 2)))
+    if not losses:
+        raise ValueError("no validation cosmology has a tau slice in the network's range")
     return float(np.mean(losses))
 
 
@@ -145,8 +161,10 @@ def train_network(
 ) -> tuple[Any, dict[str, list[float]]]:
     """Train (or resume) one network; returns the Keras model and its history.
 
+    The learning rate is ``config.learning_rate * config.learning_rate_decay**epoch``.
+    The returned model is the one of the epoch with the lowest validation loss.
     History keys: ``loss`` (mean training loss per epoch), ``val_loss``,
-    ``seconds`` (wall time per epoch).
+    ``seconds`` (wall time per epoch), ``learning_rate``, ``best_epoch`` (1-based).
     """
     import keras
 
@@ -156,6 +174,7 @@ def train_network(
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     state_path = checkpoint_dir / "state.json"
     model_path = checkpoint_dir / "model.keras"
+    best_path = checkpoint_dir / "best.keras"
     keras.utils.set_random_seed(config.seed)
     if state_path.is_file() and model_path.is_file():
         state = json.loads(state_path.read_text())
@@ -168,27 +187,33 @@ def train_network(
         model = compile_model(
             build_model(config, training.k.size, n_params, len(SCALE_NAMES)), config.learning_rate
         )
-        history = {"loss": [], "val_loss": [], "seconds": []}
+        history = {"loss": [], "val_loss": [], "seconds": [], "learning_rate": []}
         start = 0
 
     def batch_of(data: CosmologySet, index: int) -> Batch:
-        return make_batch(data, index, name, config, norm, transform)
+        return make_batch(data, index, config, norm, transform)
 
     for epoch in range(start, epochs):
         keras.utils.set_random_seed(config.seed + 7919 * (epoch + 1))
+        rate = config.learning_rate * config.learning_rate_decay**epoch
+        model.optimizer.learning_rate.assign(rate)
         order = np.random.default_rng([config.seed, epoch]).permutation(len(training))
         tick = time.perf_counter()
         losses = []
         with _progress(len(order), f"{name} epoch {epoch + 1}/{epochs}", progress) as bar:
             for index in order:
-                inputs, target, weights = padded(batch_of(training, int(index)))
+                batch = batch_of(training, int(index))
+                bar.update()
+                if batch.target.shape[0] == 0:
+                    continue
+                inputs, target, weights = padded(batch)
                 losses.append(float(model.train_on_batch(inputs, target, sample_weight=weights)))
                 bar.set_postfix(loss=f"{losses[-1]:.3g}")
-                bar.update()
         val = validation_loss(model, validation, batch_of)
         history["loss"].append(float(np.mean(losses)))
         history["val_loss"].append(val)
         history["seconds"].append(time.perf_counter() - tick)
+        history.setdefault("learning_rate", []).append(rate)
         log.info(
             "%s epoch %d/%d: loss %.4g, val_loss %.4g (%.1f s)",
             name,
@@ -198,10 +223,19 @@ def train_network(
             val,
             history["seconds"][-1],
         )
+        if val <= min(history["val_loss"]):
+            temporary = checkpoint_dir / "best.tmp.keras"
+            model.save(temporary)
+            temporary.replace(best_path)
         temporary = checkpoint_dir / "model.tmp.keras"
         model.save(temporary)
         temporary.replace(model_path)
         state_path.write_text(json.dumps({"epoch": epoch + 1, "history": history}))
+    best = int(np.argmin(history["val_loss"]))
+    history["best_epoch"] = [best + 1]
+    if best + 1 != len(history["val_loss"]) and best_path.is_file():
+        log.info("%s: keeping epoch %d (lowest validation loss)", name, best + 1)
+        model = keras.models.load_model(best_path)
     return model, history
 
 

@@ -5,7 +5,9 @@ so the two cannot drift apart.  Inputs of one network are four arrays, one row
 per tau slice:
 
 ``time``   (n_tau, n_time): g / mean g_max, g' / mean g'_max, e^-kappa,
-           log10 tau, log10 tau_rec, log10 tau_reio (each network picks some)
+           log10 tau, log10 tau_rec, log10 tau_reio, and (log10 of g / mean
+           g_max, clipped at 1e-10, + 5) / 5, which resolves the reionization
+           peak of g for late-time networks (each network picks some)
 ``params`` (n_tau, n_params): standardised cosmological parameters
 ``scales`` (n_tau, n_scales): standardised characteristic scales
 ``k``      (n_tau, n_k, n_bases): cos_in, sin_in, exp(-(k/k_D)^2) (eq. 2.11)
@@ -24,7 +26,17 @@ from cosmicnet_cobaya.networks.normalisation import InputNormalisation, Standard
 if TYPE_CHECKING:
     from cosmicnet_cobaya.features import CosmologyFeatures
 
-TIME_INPUTS = ("g", "g_prime", "e_kappa", "log10_tau", "log10_tau_rec", "log10_tau_reio")
+TIME_INPUTS = (
+    "g",
+    "g_prime",
+    "e_kappa",
+    "log10_tau",
+    "log10_tau_rec",
+    "log10_tau_reio",
+    "log10_g",
+)
+LOG10_G_FLOOR = 1e-10
+"""log10_g clips g / mean g_max below this value."""
 K_BASES = ("cos_in", "sin_in", "damping")
 SCALE_NAMES = ("rs_rec", "ds_rec", "ra_rec", "da_rec", "rd_rec")
 """Characteristic scales of the scales branch; tau_rec and tau_reio enter as times."""
@@ -100,13 +112,15 @@ def fit_input_normalisation(
 def time_inputs(features: CosmologyFeatures, norm: InputNormalisation) -> dict[str, np.ndarray]:
     """Every time input of Table 1 as an (n_tau,) array."""
     n_tau = features.tau.size
+    g_scaled = features.time["g"] / norm.g_max_mean
     return {
-        "g": features.time["g"] / norm.g_max_mean,
+        "g": g_scaled,
         "g_prime": features.time["g_prime"] / norm.g_prime_max_mean,
         "e_kappa": features.time["e_kappa"],
         "log10_tau": np.log10(features.tau),
         "log10_tau_rec": np.full(n_tau, np.log10(features.scalars["tau_rec"])),
         "log10_tau_reio": np.full(n_tau, np.log10(features.scalars["conf_time_reio"])),
+        "log10_g": (np.log10(np.maximum(np.abs(g_scaled), LOG10_G_FLOOR)) + 5.0) / 5.0,
     }
 
 

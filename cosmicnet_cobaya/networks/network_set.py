@@ -17,13 +17,24 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from cosmicnet_cobaya.networks.forward import ForwardModelError, NumpyModel, load_numpy_model
-from cosmicnet_cobaya.networks.inputs import InputSpec
+from cosmicnet_cobaya.networks.inputs import InputSpec, assemble_inputs
 from cosmicnet_cobaya.networks.normalisation import InputNormalisation, OutputTransform
+from cosmicnet_cobaya.networks.time_ranges import (
+    FULL_RANGE,
+    TauRange,
+    check_no_overlap,
+    covers_all,
+    parse_tau_range,
+    rows_in_range,
+)
+
+if TYPE_CHECKING:
+    from cosmicnet_cobaya.features import CosmologyFeatures
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +51,11 @@ class NetworkSetError(RuntimeError):
 
 @dataclass(frozen=True)
 class NetworkEntry:
-    """One network of a set: its file, inputs, output transform and records."""
+    """One network of a set: its file, inputs, output transform and records.
+
+    ``source`` is the CLASS source it predicts (default: its name) and
+    ``tau_range`` the slices it serves, in units of tau_rec.
+    """
 
     name: str
     file: str
@@ -49,11 +64,19 @@ class NetworkEntry:
     architecture: dict[str, Any] = field(default_factory=dict)
     history: dict[str, list[float]] = field(default_factory=dict)
     selection: dict[str, Any] = field(default_factory=dict)
+    source: str = ""
+    tau_range: TauRange = FULL_RANGE
+
+    def __post_init__(self) -> None:
+        if not self.source:
+            object.__setattr__(self, "source", self.name)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {
             "file": self.file,
+            "source": self.source,
+            "tau_range": list(self.tau_range),
             "inputs": self.inputs.to_dict(),
             "output": self.output.to_dict(),
             "architecture": self.architecture,
@@ -72,6 +95,8 @@ class NetworkEntry:
             architecture=dict(data.get("architecture", {})),
             history={key: list(value) for key, value in data.get("history", {}).items()},
             selection=dict(data.get("selection", {})),
+            source=str(data.get("source", name)),
+            tau_range=parse_tau_range(data.get("tau_range"), f"networks.{name}.tau_range"),
         )
 
 
@@ -114,6 +139,14 @@ class NetworkSetMetadata:
                 f"cosmicnet_cobaya (it reads version {FORMAT_VERSION}): retrain the set with "
                 "`cosmicnet train`, or install the release that wrote it"
             )
+        networks = {
+            name: NetworkEntry.from_dict(name, entry) for name, entry in data["networks"].items()
+        }
+        for source, entries in _by_source(networks).items():
+            try:
+                check_no_overlap({entry.name: entry.tau_range for entry in entries})
+            except ValueError as error:
+                raise NetworkSetError(f"the networks of source {source}: {error}") from error
         k = np.asarray(data["k"], dtype=float)
         if k.ndim != 1 or k.size < 2 or np.any(np.diff(k) <= 0):
             raise NetworkSetError("the k grid in metadata.json is not an increasing list")
@@ -121,10 +154,7 @@ class NetworkSetMetadata:
             k=k,
             param_names=tuple(data["param_names"]),
             normalisation=InputNormalisation.from_dict(data["normalisation"]),
-            networks={
-                name: NetworkEntry.from_dict(name, entry)
-                for name, entry in data["networks"].items()
-            },
+            networks=networks,
             domain={name: list(bounds) for name, bounds in data.get("domain", {}).items()},
             provenance=dict(data.get("provenance", {})),
         )
@@ -139,10 +169,28 @@ class NetworkSetMetadata:
 
     @property
     def sources(self) -> tuple[str, ...]:
-        """Every CLASS source name this set can give, derived ones included."""
-        names = list(self.networks)
-        names += [name for name, base in DERIVED_SOURCES.items() if base in self.networks]
+        """Every CLASS source this set predicts at every tau, derived ones included."""
+        names = [
+            source
+            for source, entries in _by_source(self.networks).items()
+            if covers_all([entry.tau_range for entry in entries])
+        ]
+        names += [name for name, base in DERIVED_SOURCES.items() if base in names]
         return tuple(names)
+
+    def networks_of(self, source: str) -> tuple[NetworkEntry, ...]:
+        """The networks that together predict ``source``, earliest range first."""
+        return _by_source(self.networks).get(source, ())
+
+
+def _by_source(networks: Mapping[str, NetworkEntry]) -> dict[str, tuple[NetworkEntry, ...]]:
+    grouped: dict[str, list[NetworkEntry]] = {}
+    for entry in networks.values():
+        grouped.setdefault(entry.source, []).append(entry)
+    return {
+        source: tuple(sorted(entries, key=lambda entry: entry.tau_range[0]))
+        for source, entries in grouped.items()
+    }
 
 
 def read_metadata(directory: str | Path) -> NetworkSetMetadata:
@@ -178,11 +226,33 @@ class NetworkSet:
         """The family k grid every network predicts on [1/Mpc]."""
         return self.metadata.k
 
-    def predict(self, name: str, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
-        """Physical source ``name`` (float64, (n_tau, n_k)) from assembled inputs."""
+    def predict(
+        self, name: str, features: CosmologyFeatures, bases: Mapping[str, np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Rows served by network ``name`` and its physical prediction there.
+
+        Returns the boolean mask over ``features.tau`` of the network's tau range
+        and the source (float64, (n_rows, n_k)) on those rows.  ``bases`` are
+        :func:`~cosmicnet_cobaya.features.k_bases` of ``features`` on :attr:`k`.
+        """
         entry = self.metadata.networks[name]
-        output = self.models[name](inputs)
-        return entry.output.inverse(output)
+        mask = rows_in_range(features.tau, features.scalars["tau_rec"], entry.tau_range)
+        if not np.any(mask):
+            return mask, np.empty((0, self.k.size))
+        rows = {key: value[mask] for key, value in bases.items()}
+        norm = self.metadata.normalisation
+        inputs = assemble_inputs(features.rows(mask), entry.inputs, norm, rows)
+        return mask, entry.output.inverse(self.models[name](inputs))
+
+    def predict_source(
+        self, source: str, features: CosmologyFeatures, bases: Mapping[str, np.ndarray]
+    ) -> np.ndarray:
+        """Source ``source`` (float64, (n_tau, n_k)) from every network serving it."""
+        values = np.full((features.tau.size, self.k.size), np.nan)
+        for entry in self.metadata.networks_of(source):
+            mask, predicted = self.predict(entry.name, features, bases)
+            values[mask] = predicted
+        return values
 
 
 def load_network_set(directory: str | Path, names: tuple[str, ...] | None = None) -> NetworkSet:

@@ -14,7 +14,6 @@ import numpy as np
 from cosmicnet_cobaya.features import compute_features, k_bases
 from cosmicnet_cobaya.hook.bridge import PreparedPerturbations
 from cosmicnet_cobaya.networks.domain import domain_violations
-from cosmicnet_cobaya.networks.inputs import assemble_inputs
 from cosmicnet_cobaya.networks.network_set import (
     DERIVED_SOURCES,
     NetworkSet,
@@ -125,16 +124,12 @@ class NetworkSourceProvider:
             if base not in needed:
                 needed.append(base)
         values: dict[str, np.ndarray] = {}
-        forward_time = 0.0
+        tick = time.perf_counter()
         for name in needed:
-            entry = metadata.networks[name]
-            inputs = assemble_inputs(features, entry.inputs, metadata.normalisation, bases)
-            tick = time.perf_counter()
-            output = self.networks.models[name](inputs)
-            forward_time += time.perf_counter() - tick
-            values[name] = entry.output.inverse(output)
+            values[name] = self.networks.predict_source(name, features, bases)
             if not np.all(np.isfinite(values[name])):
-                raise SourcesDeclinedError(f"network {name} predicted non-finite sources")
+                raise SourcesDeclinedError(f"the networks of {name} predicted non-finite sources")
+        forward_time = time.perf_counter() - tick
         if "p" in prepared.source_names:
             values["p"] = SQRT6 * values["t2"]
         total = time.perf_counter() - start

@@ -51,10 +51,13 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, NetworkConfigError) as error:
         logger.error("%s", error)
         return 2
-    if args.network not in family.targets:
-        logger.error("the family stores no target %r (it has %s)", args.network, family.targets)
+    if args.network not in networks.networks:
+        logger.error("unknown network %r; known: %s", args.network, sorted(networks.networks))
         return 2
     config = networks.networks[args.network]
+    if config.source not in family.targets:
+        logger.error("the family stores no target %r (it has %s)", config.source, family.targets)
+        return 2
     overrides = {
         key: getattr(args, key)
         for key in ("candidates", "keep", "epochs")

@@ -77,9 +77,13 @@ def run(args: argparse.Namespace) -> int:
         return 2
     only = tuple(args.only.split(",")) if args.only else None
     names = only or networks.train
-    missing = [name for name in names if name not in family.targets]
+    unknown = [name for name in names if name not in networks.networks]
+    if unknown:
+        logger.error("unknown networks %s; known: %s", unknown, sorted(networks.networks))
+        return 2
+    missing = [name for name in names if networks.networks[name].source not in family.targets]
     if missing:
-        logger.error("the family stores no targets %s; train only %s", missing, family.targets)
+        logger.error("the family stores no targets for %s; it stores %s", missing, family.targets)
         return 2
     if args.epochs is not None:
         networks = replace(
