@@ -41,7 +41,7 @@ def smoke_networks(tmp_path_factory) -> Path:
                 "--out",
                 str(work / "nets"),
                 "--only",
-                "t0,t1,t2,phi_plus_psi",
+                "t0,t0_late,t1,t1_late,t2,t2_late,phi_plus_psi",
                 "--no-progress",
             ]
         )

@@ -67,23 +67,25 @@ def test_classnet_refuses_missing_network_set(tmp_path):
 @pytest.mark.slow
 def test_features_are_shared_between_training_and_theory():
     """Training reads stored features; the theory recomputes them with the same function."""
+    import cosmicnet_cobaya.networks.network_set as network_set
     import cosmicnet_cobaya.networks.provider as provider
     import training.train as train
     from cosmicnet_cobaya import features
 
     assert provider.compute_features is features.compute_features
     assert provider.k_bases is features.k_bases is train.k_bases
-    assert provider.assemble_inputs is train.assemble_inputs
+    assert network_set.assemble_inputs is train.assemble_inputs
+    assert network_set.rows_in_range is train.rows_in_range
 
 
-def _model_at(theory_name: str, options: dict, point: dict):
+def _model_at(theory_name: str, options: dict, point: dict, primordial: dict | None = None):
     from cobaya.model import get_model
 
     extra = dict(yaml.safe_load(SMOKE.read_text())["extra_args"])
     for key in ("output", "lensing"):
         extra.pop(key)
     extra["non_linear"] = "none"
-    params = {**point, "A_s": 2.1e-9, "n_s": 0.965}
+    params = {**point, "A_s": 2.1e-9, "n_s": 0.965, **(primordial or {})}
     if theory_name != "classy":
         params["cosmicnet_served"] = None
     info = {
@@ -146,3 +148,46 @@ def test_select_ranks_candidates_by_loss_then_cl_error(smoke_networks, tmp_path)
     best = min(ranked, key=lambda c: c["cl_error"])
     assert selection["chosen"] == best["candidate"]
     assert (out / "t1.keras").is_file()
+
+
+@pytest.mark.slow
+def test_networks_serve_other_primordial_spectra(smoke_networks):
+    """Reuse: the same networks with a running index, another pivot and tilt.
+
+    The sources do not depend on the primordial spectrum, so ClassNet's C_l
+    errors against full CLASS must stay what they are for the plain model.
+    """
+    from cosmicnet_cobaya.hook.bridge import read_sources
+
+    network = {"sources": "network", "networks": str(smoke_networks)}
+    cases = {
+        "plain": {},
+        "running": {"alpha_s": -0.02},
+        "pivot_tilt_running": {"k_pivot": 0.01, "n_s": 0.94, "alpha_s": 0.015},
+    }
+    ell = slice(30, 501)
+    errors, sources = {}, {}
+    for label, primordial in cases.items():
+        model = _model_at("cosmicnet_cobaya.ClassNet", network, POINT, primordial)
+        result = model.logposterior({})
+        theory = model.theory["cosmicnet_cobaya.ClassNet"]
+        sources[label] = read_sources(theory.classy.cosmo)[2]["t0"]
+        cls = model.provider.get_Cl(ell_factor=False)
+        model.close()
+        _, _, reference = _served_and_cls(_model_at("classy", {}, POINT, primordial))
+        assert np.isfinite(result.logpost)
+        errors[label] = {
+            name: float(np.sqrt(np.mean((cls[name][ell] / reference[name][ell] - 1.0) ** 2)))
+            for name in ("tt", "ee")
+        }
+    # Same sources whatever the primordial spectrum ...
+    np.testing.assert_array_equal(sources["running"], sources["plain"])
+    np.testing.assert_array_equal(sources["pivot_tilt_running"], sources["plain"])
+    # ... and hence C_l errors of the same size (toy networks: large, but equal).
+    for label in ("running", "pivot_tilt_running"):
+        for name in ("tt", "ee"):
+            assert errors[label][name] == pytest.approx(errors["plain"][name], rel=0.25), (
+                label,
+                name,
+                errors,
+            )
