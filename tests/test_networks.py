@@ -345,3 +345,35 @@ def test_tau_range_keys_are_validated():
         parse_networks_config({"t0": {"tau_range": [2.0, 1.0]}})
     with pytest.raises(NetworkConfigError, match="learning_rate_decay"):
         parse_networks_config({"t0": {"learning_rate_decay": 1.5}})
+
+
+def test_fine_tuning_starts_from_another_set(trained_set, tmp_path):
+    from training.network_config import parse_networks_config
+    from training.pipeline import train_network_set
+
+    block = {**TINY, "train": ["t2"], "t2": {**TINY["t2"], "tau_range": [0, 1.5]}}
+    args = (SyntheticSet(3, seed=1), SyntheticSet(2, seed=2), tmp_path / "tuned")
+    extra = ({"class_precision": {}}, {"H0": [60.0, 75.0]})
+    tuned = train_network_set(
+        parse_networks_config(block), *args, *extra, progress=False, init_from=trained_set
+    )
+    start = read_metadata(trained_set).networks["t2"]
+    entry = tuned.networks["t2"]
+    assert entry.architecture["initialised_from"] == str(trained_set)
+    assert entry.tau_range == (0.0, 1.5) and start.tau_range == (0.0, None)
+    assert entry.output == start.output  # the starting network's normalisation is kept
+    # A set trained on other data (another input normalisation) is refused.
+    other = _copy_set(trained_set, tmp_path / "other")
+    data = json.loads((other / "metadata.json").read_text())
+    data["normalisation"]["g_max_mean"] *= 2.0
+    (other / "metadata.json").write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="another input normalisation"):
+        train_network_set(
+            parse_networks_config(block),
+            SyntheticSet(3, seed=1),
+            SyntheticSet(2, seed=2),
+            tmp_path / "refused",
+            *extra,
+            progress=False,
+            init_from=other,
+        )

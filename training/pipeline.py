@@ -44,14 +44,19 @@ def provenance(extra: dict[str, Any]) -> dict[str, Any]:
 
 
 def _entry(
-    name: str, config: NetworkConfig, transform: Any, history: dict, selection: dict | None = None
+    name: str,
+    config: NetworkConfig,
+    transform: Any,
+    history: dict,
+    selection: dict | None = None,
+    architecture: dict | None = None,
 ) -> NetworkEntry:
     return NetworkEntry(
         name=name,
         file=f"{name}.keras",
         inputs=config.inputs,
         output=transform,
-        architecture=config.architecture(),
+        architecture=architecture or config.architecture(),
         history=history,
         selection=selection or {},
         source=config.source or name,
@@ -87,18 +92,32 @@ def train_network_set(
     domain: dict[str, list[float]],
     only: Sequence[str] | None = None,
     progress: bool = True,
+    init_from: Path | None = None,
 ) -> NetworkSetMetadata:
-    """Train every configured network into ``out_dir``; finished ones are kept on resume."""
+    """Train every configured network into ``out_dir``; finished ones are kept on resume.
+
+    With ``init_from`` (a network set trained on the same data), a network of
+    the same name there is the starting point: its weights and output
+    normalisation, fine-tuned with the configured tau range, epochs and
+    learning rate; it replaces a network of ``out_dir`` not yet fine-tuned
+    from that set.  Networks ``init_from`` lacks start from random weights.
+    """
     out_dir = Path(out_dir)
     names = tuple(only) if only else networks.train
     metadata = _open_network_set(out_dir, training, extra_provenance, domain)
+    initial = _initial_networks(init_from, metadata) if init_from else {}
     for name in names:
         checkpoint = out_dir / "checkpoints" / name
-        if name in metadata.networks and not checkpoint.exists():
+        existing = metadata.networks.get(name)
+        start = initial.get(name)
+        done = existing is not None and (
+            start is None or existing.architecture.get("initialised_from") == str(init_from)
+        )
+        if done and not checkpoint.exists():
             log.info("%s: already trained in %s, skipped", name, out_dir)
             continue
         config = networks.networks[name]
-        transform = fit_output(training, config)
+        transform = start.output if start else fit_output(training, config)
         model, history = train_network(
             name,
             config,
@@ -108,12 +127,38 @@ def train_network_set(
             transform,
             checkpoint,
             progress=progress,
+            initial_model=init_from / start.file if start else None,
         )
-        metadata = save_network(
-            out_dir, metadata, name, model, _entry(name, config, transform, history)
-        )
+        architecture = None
+        if start:
+            architecture = {
+                **start.architecture,
+                **{key: value for key, value in config.architecture().items() if key in _TRAINING},
+                "initialised_from": str(init_from),
+            }
+        entry = _entry(name, config, transform, history, architecture=architecture)
+        metadata = save_network(out_dir, metadata, name, model, entry)
         clear_checkpoint(checkpoint)
     return metadata
+
+
+_TRAINING = ("epochs", "learning_rate", "learning_rate_decay", "seed", "source", "tau_range")
+"""Settings of a fine-tuning run that replace those of the starting network."""
+
+
+def _initial_networks(init_from: Path, metadata: NetworkSetMetadata) -> dict[str, NetworkEntry]:
+    """The networks of ``init_from``, after checking its input normalisation matches."""
+    from cosmicnet_cobaya.networks.network_set import read_metadata
+
+    initial = read_metadata(init_from)
+    if initial.normalisation.to_dict() != metadata.normalisation.to_dict():
+        raise ValueError(
+            f"{init_from} was trained with another input normalisation (other training "
+            "data): start from a set trained on the same data, or train from scratch"
+        )
+    if not np.array_equal(initial.k, metadata.k):
+        raise ValueError(f"{init_from} predicts on another k grid than this set")
+    return dict(initial.networks)
 
 
 def select_network(

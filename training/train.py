@@ -158,10 +158,12 @@ def train_network(
     checkpoint_dir: Path,
     epochs: int | None = None,
     progress: bool = True,
+    initial_model: Path | None = None,
 ) -> tuple[Any, dict[str, list[float]]]:
     """Train (or resume) one network; returns the Keras model and its history.
 
     The learning rate is ``config.learning_rate * config.learning_rate_decay**epoch``.
+    ``initial_model`` (a ``.keras`` file) replaces the random initial weights.
     The returned model is the one of the epoch with the lowest validation loss.
     History keys: ``loss`` (mean training loss per epoch), ``val_loss``,
     ``seconds`` (wall time per epoch), ``learning_rate``, ``best_epoch`` (1-based).
@@ -184,9 +186,12 @@ def train_network(
         log.info("%s: resuming after epoch %d/%d", name, start, epochs)
     else:
         n_params = len(norm.params.names)
-        model = compile_model(
-            build_model(config, training.k.size, n_params, len(SCALE_NAMES)), config.learning_rate
-        )
+        if initial_model is not None:
+            log.info("%s: starting from the weights of %s", name, initial_model)
+            model = keras.models.load_model(initial_model, compile=False)
+        else:
+            model = build_model(config, training.k.size, n_params, len(SCALE_NAMES))
+        model = compile_model(model, config.learning_rate)
         history = {"loss": [], "val_loss": [], "seconds": [], "learning_rate": []}
         start = 0
 

@@ -1,6 +1,7 @@
 """``cosmicnet train``: train a network set from generated data.
 
     cosmicnet train configs/lcdm.yaml --data work/lcdm --out nets/lcdm [--only t0,t2]
+    cosmicnet train configs/lcdm.yaml --data work/lcdm --out nets/v2 --init-from nets/lcdm
 
 Rerun the same command to resume an interrupted training: finished networks
 are kept, the interrupted one restarts from its last epoch checkpoint.
@@ -28,6 +29,13 @@ def register(subparsers: Any) -> None:
     add_common_arguments(parser)
     parser.add_argument("--only", default=None, help="comma-separated networks (default: config)")
     parser.add_argument("--epochs", type=int, default=None, help="override every network's epochs")
+    parser.add_argument(
+        "--init-from",
+        type=Path,
+        default=None,
+        help="network set trained on the same data whose networks of the same name are "
+        "fine-tuned instead of starting from random weights",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -65,6 +73,7 @@ def load_inputs(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any], dic
 
 def run(args: argparse.Namespace) -> int:
     """Train every requested network; returns the exit status."""
+    from cosmicnet_cobaya.networks.network_set import NetworkSetError
     from training.config import ConfigError
     from training.data_access import SetReader
     from training.network_config import NetworkConfigError
@@ -102,7 +111,11 @@ def run(args: argparse.Namespace) -> int:
             domain,
             only=names,
             progress=not args.no_progress,
+            init_from=args.init_from,
         )
+    except (ValueError, NetworkSetError) as error:
+        logger.error("%s", error)
+        return 2
     finally:
         training.close()
         validation.close()

@@ -1,0 +1,58 @@
+"""Proposal covariance for the MCMC comparison, from a Fisher matrix with full CLASS.
+
+    python benchmarks/fisher_covmat.py --out configs/mcmc_lcdm.covmat
+
+Planck 2018 plik_lite TTTEEE (from the Cobaya packages path), the Gaussian
+tau_reio prior of the MCMC configs, A_planck as a nuisance with its prior
+(marginalised), central differences at the Planck best fit with hmcode. Both
+MCMC configs read the result, so both chains start from the same proposal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+import numpy as np
+
+from cosmicnet_cobaya.planck import BEST_FIT, LCDM_EXTRA_ARGS, find_packages_path
+from cosmicnet_cobaya.sources import ClassSourceProvider
+from training.fisher import finite_difference_jacobian, fisher_matrix
+from training.plik import A_PLANCK_SIGMA, PlikLite
+from training.validate import FISHER_STEPS, TAU_REIO_PRIOR_SIGMA, PairRunner, ValidationSettings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="configs/mcmc_lcdm.covmat")
+    parser.add_argument("--packages-path", default=None)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO)
+
+    plik = PlikLite.load(find_packages_path(args.packages_path))
+    settings = ValidationSettings(
+        extra_args={**LCDM_EXTRA_ARGS, "compute damping scale": "yes"}, non_linear="hmcode"
+    )
+    runner = PairRunner(ClassSourceProvider(), settings)
+    point = {name: BEST_FIT[name] for name in FISHER_STEPS}
+    try:
+        jacobian = finite_difference_jacobian(
+            lambda values: plik.binned(runner.class_spectra(values).dl), point, FISHER_STEPS
+        )
+        reference = plik.binned(runner.class_spectra(point).dl)
+    finally:
+        runner.close()
+    jacobian = np.column_stack([jacobian, -2.0 * reference])
+    names = [*FISHER_STEPS, "A_planck"]
+    priors = np.full(len(names), np.inf)
+    priors[names.index("tau_reio")] = TAU_REIO_PRIOR_SIGMA
+    priors[-1] = A_PLANCK_SIGMA
+    covariance = np.linalg.inv(fisher_matrix(jacobian, plik.inverse_covariance, priors))
+    kept = len(FISHER_STEPS)  # A_planck marginalised: drop its row and column
+    np.savetxt(args.out, covariance[:kept, :kept], header=" ".join(names[:kept]))
+    for name, sigma in zip(names, np.sqrt(np.diag(covariance)), strict=True):
+        print(f"sigma({name}) = {sigma:.4g}")
+
+
+if __name__ == "__main__":
+    main()
