@@ -38,9 +38,28 @@ def register(subparsers: Any) -> None:
         "--fisher-points", type=int, default=3,
         help="points for the Fisher shift: the Planck best fit, then test points (default 3)",
     )  # fmt: skip
+    parser.add_argument(
+        "--primordial", nargs="+", default=[], metavar="NAME=VALUE",
+        help="CLASS primordial settings for every point, e.g. alpha_s=-0.01 k_pivot=0.01 "
+        "n_s=0.94 (default: Planck A_s, n_s, no running): checks the networks' reuse",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, required=True, help="folder for summary.json and PNGs")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(handler=run)
+
+
+def parse_primordial(items: list[str]) -> dict[str, float]:
+    """``NAME=VALUE`` pairs as floats (ValueError naming the bad item)."""
+    values = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        try:
+            values[name.strip()] = float(value)
+        except ValueError:
+            raise ValueError(f"--primordial {item!r}: expected NAME=NUMBER") from None
+        if not name.strip():
+            raise ValueError(f"--primordial {item!r}: expected NAME=NUMBER")
+    return values
 
 
 def add_network_options(parser: argparse.ArgumentParser) -> None:
@@ -93,8 +112,9 @@ def run(args: argparse.Namespace) -> int:
     from training.validate import ValidationSettings, run_validation
 
     try:
+        primordial = parse_primordial(args.primordial)
         provider, metadata = load_provider(args)
-    except NetworkSetError as error:
+    except (NetworkSetError, ValueError) as error:
         logger.error("%s", error)
         return 2
     points = test_points(args, metadata)
@@ -106,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
         logger.warning("plik_lite data not found: no delta-chi2, Planck units or Fisher shifts")
     plik = PlikLite.load(packages_path) if packages_path is not None else None
     settings = ValidationSettings.for_network_set(metadata, args.non_linear, args.l_max)
+    settings.primordial.update(primordial)
     if plik is not None and settings.l_max < plik.l_max:
         logger.warning(
             "l_max=%d is below plik_lite's %d: no delta-chi2, Planck units or Fisher shifts",
@@ -120,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
         fisher_points=args.fisher_points, progress=not args.no_progress, plot=figures,
     )  # fmt: skip
     summary["networks"] = str(args.networks) if args.sources == "network" else "class (exact)"
+    summary["settings"]["primordial"] = settings.primordial
     summary["figures"] = [path.name for path in figures.written]
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps({k: v for k, v in summary.items() if k != "points"}, indent=2))
