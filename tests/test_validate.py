@@ -58,7 +58,8 @@ def test_benchmark_writes_table(smoke_networks, tmp_path, capsys):
 def test_primordial_option_is_parsed_and_checked():
     from training.commands.validate import parse_primordial
 
-    assert parse_primordial(["alpha_s=-0.01", "k_pivot=0.01"]) == {"alpha_s": -0.01, "k_pivot": 0.01}
+    parsed = parse_primordial(["alpha_s=-0.01", "k_pivot=0.01"])
+    assert parsed == {"alpha_s": -0.01, "k_pivot": 0.01}
     with pytest.raises(ValueError, match="NAME=NUMBER"):
         parse_primordial(["alpha_s"])
     with pytest.raises(ValueError, match="NAME=NUMBER"):
