@@ -80,7 +80,26 @@ class ClassNet(classy):
             provider.k[0],
             provider.k[-1],
         )
+        self._report_accuracy(provider.networks.metadata.provenance.get("accuracy", {}))
         return provider
+
+    def _report_accuracy(self, accuracy: dict) -> None:
+        """Log the set's recorded validation; warn when it misses the accuracy targets."""
+        for mode, report in accuracy.items():
+            within = 100 * report.get("tt_fraction_within_0.3pct_l30_2500", 0.0)
+            shift = report.get("max_abs_shift_in_sigma", float("nan"))
+            figures = (
+                f"{report.get('n_cosmologies')} test cosmologies ({mode} non-linear): TT within "
+                f"0.3% for {within:.0f}% of them, largest Fisher shift {shift:.2f} sigma"
+            )
+            if report.get("meets_targets"):
+                self.log.info("Network set validated on %s", figures)
+            else:
+                self.log.warning(
+                    "The network set misses its accuracy targets (%s): posteriors may be "
+                    "biased; check with `cosmicnet validate` or use `sources: class`.",
+                    figures,
+                )
 
     def calculate(self, state: dict, want_derived: bool = True, **params_values_dict) -> bool:
         """Cobaya's classy calculation; a network set unfit for the request stops the run.

@@ -11,10 +11,18 @@ from training.cli import main
 
 @pytest.mark.slow
 def test_validate_with_toy_networks_writes_summary_and_figures(smoke_networks, tmp_path):
+    import shutil
+
+    from cosmicnet_cobaya.networks.network_set import read_metadata
+
+    networks = shutil.copytree(smoke_networks, tmp_path / "nets")
     out = tmp_path / "validation"
-    argv = ["validate", "--networks", str(smoke_networks), "--n", "2", "--non-linear", "none"]
-    assert main([*argv, "--out", str(out), "--no-progress"]) == 0
+    argv = ["validate", "--networks", str(networks), "--n", "2", "--non-linear", "none"]
+    assert main([*argv, "--out", str(out), "--no-progress", "--record"]) == 0
     summary = json.loads((out / "summary.json").read_text())
+    recorded = read_metadata(networks).provenance["accuracy"]["none"]
+    assert recorded == summary["target_report"]
+    assert recorded["meets_targets"] is False  # toy networks
     assert summary["n_cosmologies"] == 2 and len(summary["points"]) == 2
     for name in ("tt", "te", "ee", "pp"):
         assert summary["max_abs_error_l30_2500"][name]["max"] > 0
@@ -37,6 +45,7 @@ def test_validate_with_exact_sources_finds_no_error(smoke_networks, tmp_path, pa
     shifts = summary["fisher_shifts"]["best_fit"]["shifts"]
     assert set(shifts) == {"omega_b", "omega_cdm", "H0", "logA", "n_s", "tau_reio", "A_planck"}
     assert summary["max_abs_shift_in_sigma"] == 0.0
+    assert summary["target_report"]["meets_targets"] is True
     assert (out / "spectra_planck_units.png").is_file()
 
 

@@ -232,6 +232,37 @@ def fisher_shift(
     return posterior_shift(names, jacobian, plik.inverse_covariance, delta, priors)
 
 
+TARGETS = {
+    "tt_fraction_within_0.3pct_l30_2500": 0.95,
+    "max_abs_error_in_planck_sigma": 0.05,
+    "max_abs_shift_in_sigma": 0.1,
+}
+"""Accuracy a network set must reach to be fit for chains (issue 6, paper section 4)."""
+
+
+def target_report(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """The summary's headline figures against :data:`TARGETS`, with ``meets_targets``."""
+    report: dict[str, Any] = {
+        "n_cosmologies": summary["n_cosmologies"],
+        "settings": summary["settings"],
+        "tt_fraction_within_0.3pct_l30_2500": summary["tt_fraction_within_0.3pct_l30_2500"],
+    }
+    passed = [
+        report["tt_fraction_within_0.3pct_l30_2500"]
+        >= TARGETS["tt_fraction_within_0.3pct_l30_2500"]
+    ]
+    if "max_abs_shift_in_sigma" in summary:
+        worst = max(block["max"] for block in summary["max_abs_error_in_planck_sigma"].values())
+        report["max_abs_error_in_planck_sigma"] = worst
+        report["max_abs_shift_in_sigma"] = summary["max_abs_shift_in_sigma"]
+        report["delta_chi2_median"] = summary["delta_chi2"]["median"]
+        passed.append(worst < TARGETS["max_abs_error_in_planck_sigma"])
+        passed.append(report["max_abs_shift_in_sigma"] < TARGETS["max_abs_shift_in_sigma"])
+    report["targets"] = dict(TARGETS)
+    report["meets_targets"] = bool(all(passed))
+    return report
+
+
 def summarise(values: Sequence[float]) -> dict[str, float]:
     """Distribution summary of a list of numbers."""
     array = np.asarray(values, dtype=float)

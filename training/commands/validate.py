@@ -44,8 +44,26 @@ def register(subparsers: Any) -> None:
         "n_s=0.94 (default: Planck A_s, n_s, no running): checks the networks' reuse",
     )  # fmt: skip
     parser.add_argument("--out", type=Path, required=True, help="folder for summary.json and PNGs")
+    parser.add_argument(
+        "--record", action="store_true",
+        help="write the headline figures into the network set's metadata.json "
+        "(provenance.accuracy), so that the measured accuracy travels with the set",
+    )  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(handler=run)
+
+
+def record_accuracy(directory: Path, report: dict[str, Any]) -> None:
+    """Store a validation's target report in a network set's metadata (by non-linear mode)."""
+    from dataclasses import replace
+
+    from cosmicnet_cobaya.networks.network_set import read_metadata
+
+    metadata = read_metadata(directory)
+    accuracy = dict(metadata.provenance.get("accuracy", {}))
+    accuracy[report["settings"]["non_linear"]] = report
+    replace(metadata, provenance={**metadata.provenance, "accuracy": accuracy}).write(directory)
+    logger.info("recorded the measured accuracy in %s", directory / "metadata.json")
 
 
 def parse_primordial(items: list[str]) -> dict[str, float]:
@@ -105,11 +123,12 @@ def test_points(args: argparse.Namespace, metadata: Any) -> list[dict[str, float
 
 def run(args: argparse.Namespace) -> int:
     """Handle ``cosmicnet validate``."""
+    from cosmicnet_cobaya.classnet import DEFAULT_NETWORKS
     from cosmicnet_cobaya.networks.network_set import NetworkSetError
     from cosmicnet_cobaya.planck import find_packages_path
     from training.plik import PlikLite
     from training.plots import FigureWriter
-    from training.validate import ValidationSettings, run_validation
+    from training.validate import ValidationSettings, run_validation, target_report
 
     try:
         primordial = parse_primordial(args.primordial)
@@ -143,6 +162,9 @@ def run(args: argparse.Namespace) -> int:
     summary["networks"] = str(args.networks) if args.sources == "network" else "class (exact)"
     summary["settings"]["primordial"] = settings.primordial
     summary["figures"] = [path.name for path in figures.written]
+    summary["target_report"] = target_report(summary)
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
+    if args.record and args.sources == "network":
+        record_accuracy(args.networks or DEFAULT_NETWORKS, summary["target_report"])
     print(json.dumps({k: v for k, v in summary.items() if k != "points"}, indent=2))
     return 0
