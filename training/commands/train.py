@@ -30,6 +30,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--only", default=None, help="comma-separated networks (default: config)")
     parser.add_argument("--epochs", type=int, default=None, help="override every network's epochs")
     parser.add_argument(
+        "--learning-rate", type=float, default=None,
+        help="override every network's initial learning rate (e.g. for a second fine-tuning)",
+    )  # fmt: skip
+    parser.add_argument(
         "--init-from",
         type=Path,
         default=None,
@@ -94,10 +98,18 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         logger.error("the family stores no targets for %s; it stores %s", missing, family.targets)
         return 2
-    if args.epochs is not None:
+    overrides = {
+        key: value
+        for key, value in (("epochs", args.epochs), ("learning_rate", args.learning_rate))
+        if value is not None
+    }
+    if any(value <= 0 for value in overrides.values()):
+        logger.error("--epochs and --learning-rate must be positive")
+        return 2
+    if overrides:
         networks = replace(
             networks,
-            networks={n: replace(c, epochs=args.epochs) for n, c in networks.networks.items()},
+            networks={n: replace(c, **overrides) for n, c in networks.networks.items()},
         )
     training = SetReader(args.data / "training.h5", args.limit)
     validation = SetReader(args.data / "validation.h5", args.limit)
