@@ -377,3 +377,15 @@ def test_fine_tuning_starts_from_another_set(trained_set, tmp_path):
             progress=False,
             init_from=other,
         )
+
+
+def test_export_strips_optimizer_state_and_reproduces_outputs(trained_set, tmp_path):
+    from training.cli import main
+
+    out = tmp_path / "shipped"
+    assert main(["export", str(trained_set), "--out", str(out)]) == 0
+    for entry in read_metadata(out).networks.values():
+        assert (out / entry.file).stat().st_size < (trained_set / entry.file).stat().st_size
+    assert load_network_set(out).metadata.to_dict() == read_metadata(trained_set).to_dict()
+    assert main(["export", str(trained_set), "--out", str(tmp_path / "small"), "--max-mb", "1e-4"])
+    assert main(["export", str(trained_set), "--out", str(trained_set)]) == 2

@@ -20,6 +20,7 @@ COMMANDS: tuple[str, ...] = (
     "validate",
     "benchmark",
     "compare-chains",
+    "export",
 )
 """Subcommand modules under ``training.commands``, in help order."""
 

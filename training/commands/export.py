@@ -1,0 +1,100 @@
+"""``cosmicnet export``: a trained network set made ready to ship.
+
+    cosmicnet export work/nets --out cosmicnet_cobaya/data/default_networks [--max-mb 25]
+
+Copies ``metadata.json`` and every network without its optimizer state
+(training checkpoints keep it; inference does not need it, and it triples
+the size), then loads the copy with the NumPy forward pass and checks that
+it gives the Keras model's outputs.  Refuses a set larger than ``--max-mb``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``export`` subcommand."""
+    parser = subparsers.add_parser(
+        "export",
+        help="copy a network set without optimizer state, checked, for shipping",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("networks", type=Path, help="trained network set")
+    parser.add_argument("--out", type=Path, required=True, help="folder of the shipped copy")
+    parser.add_argument("--max-mb", type=float, default=25.0, help="size limit (default 25 MB)")
+    parser.set_defaults(handler=run)
+
+
+def export_network_set(source: Path, target: Path) -> int:
+    """Write the stripped copy into ``target``; returns its size in bytes."""
+    import keras
+
+    from cosmicnet_cobaya.networks.network_set import METADATA_FILE, read_metadata
+
+    metadata = read_metadata(source)
+    target.mkdir(parents=True, exist_ok=True)
+    for entry in metadata.networks.values():
+        model = keras.models.load_model(source / entry.file, compile=False)
+        model.save(target / entry.file)
+    shutil.copyfile(source / METADATA_FILE, target / METADATA_FILE)
+    return sum(path.stat().st_size for path in target.iterdir() if path.is_file())
+
+
+def check_export(source: Path, target: Path, seed: int = 0) -> float:
+    """Largest |NumPy copy - Keras original| over random inputs, relative to the output scale."""
+    import keras
+
+    from cosmicnet_cobaya.networks.network_set import load_network_set
+
+    shipped = load_network_set(target)
+    rng = np.random.default_rng(seed)
+    worst = 0.0
+    for name, entry in shipped.metadata.networks.items():
+        original = keras.models.load_model(source / entry.file, compile=False)
+        inputs = {
+            tensor.name: rng.normal(size=(4, *tensor.shape[1:])).astype(np.float32)
+            for tensor in original.inputs
+        }
+        expected = np.asarray(original.predict(inputs, verbose=0))
+        got = shipped.models[name](inputs)
+        worst = max(worst, float(np.max(np.abs(got - expected)) / np.max(np.abs(expected))))
+    return worst
+
+
+def run(args: argparse.Namespace) -> int:
+    """Handle ``cosmicnet export``."""
+    from cosmicnet_cobaya.networks.network_set import NetworkSetError
+
+    if args.out.resolve() == args.networks.resolve():
+        logger.error("--out must differ from the source set")
+        return 2
+    try:
+        size = export_network_set(args.networks, args.out)
+        difference = check_export(args.networks, args.out)
+    except (NetworkSetError, OSError, ValueError) as error:
+        logger.error("%s", error)
+        return 2
+    logger.info(
+        "exported %s to %s: %.1f MB, NumPy vs Keras max relative difference %.2g",
+        args.networks,
+        args.out,
+        size / 1e6,
+        difference,
+    )
+    if difference > 1e-4:
+        logger.error("the exported set does not reproduce the original networks")
+        return 1
+    if size > args.max_mb * 1e6:
+        logger.error("the exported set is %.1f MB, above --max-mb %.1f", size / 1e6, args.max_mb)
+        return 1
+    return 0
