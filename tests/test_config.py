@@ -36,7 +36,11 @@ def test_lcdm_config_is_the_planck_box() -> None:
     assert settings["l_max_scalars"] == 2508
     assert settings["m_ncdm"] == 0.06 and settings["N_ur"] == 2.0328
     assert settings["compute damping scale"] == "yes"
-    assert config.networks == {}
+    from training.network_config import parse_networks_config
+
+    networks = parse_networks_config(config.networks)
+    assert networks.networks["t0"].tau_range == (0.0, 1.5)
+    assert networks.networks["t0_late"].source == "t0"
 
 
 def test_smoke_config_is_the_same_family_at_toy_size() -> None:
