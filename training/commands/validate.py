@@ -159,12 +159,13 @@ def run(args: argparse.Namespace) -> int:
         provider, settings, points, plik,
         fisher_points=args.fisher_points, progress=not args.no_progress, plot=figures,
     )  # fmt: skip
-    summary["networks"] = str(args.networks) if args.sources == "network" else "class (exact)"
+    directory = args.networks or DEFAULT_NETWORKS
+    summary["networks"] = str(directory) if args.sources == "network" else "class (exact)"
     summary["settings"]["primordial"] = settings.primordial
     summary["figures"] = [path.name for path in figures.written]
     summary["target_report"] = target_report(summary)
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
     if args.record and args.sources == "network":
-        record_accuracy(args.networks or DEFAULT_NETWORKS, summary["target_report"])
+        record_accuracy(directory, summary["target_report"])
     print(json.dumps({k: v for k, v in summary.items() if k != "points"}, indent=2))
     return 0
