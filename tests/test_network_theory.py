@@ -55,11 +55,14 @@ def test_classnet_names_missing_sources(smoke_networks):
     model.close()
 
 
-def test_classnet_refuses_missing_network_set(tmp_path):
+def test_classnet_refuses_missing_network_set(tmp_path, monkeypatch):
     from cobaya.log import LoggedError
+
+    import cosmicnet_cobaya.classnet as classnet
 
     with pytest.raises(LoggedError, match="does not exist"):
         _model({"sources": "network", "networks": str(tmp_path / "none")})
+    monkeypatch.setattr(classnet, "DEFAULT_NETWORKS", tmp_path / "not_shipped")
     with pytest.raises(LoggedError, match="not installed"):
         _model({"sources": "network", "networks": None})
 

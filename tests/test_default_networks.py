@@ -1,0 +1,25 @@
+"""The network set shipped as the default: complete, within size, with its provenance."""
+
+from __future__ import annotations
+
+import pytest
+
+from cosmicnet_cobaya.classnet import DEFAULT_NETWORKS
+from cosmicnet_cobaya.networks.network_set import load_network_set, read_metadata
+
+pytestmark = pytest.mark.skipif(
+    not (DEFAULT_NETWORKS / "metadata.json").is_file(), reason="no default network set installed"
+)
+
+
+def test_default_set_serves_every_source_within_size():
+    metadata = read_metadata(DEFAULT_NETWORKS)
+    assert set(metadata.sources) >= {"t0", "t1", "t2", "p", "phi_plus_psi", "delta_m", "delta_cb"}
+    size = sum(path.stat().st_size for path in DEFAULT_NETWORKS.iterdir() if path.is_file())
+    assert size <= 25e6
+    precision = metadata.provenance["class_precision"]
+    assert precision["m_ncdm"] == 0.06 and precision["N_ncdm"] == 1
+    assert precision["N_ur"] == 2.0328
+    assert set(metadata.domain) == {"omega_b", "omega_cdm", "H0", "tau_reio"}
+    assert metadata.provenance["versions"]["classy"] == "3.4.1.0"
+    assert load_network_set(DEFAULT_NETWORKS).k.size == metadata.k.size
