@@ -51,7 +51,9 @@ def run(args: argparse.Namespace) -> int:
     points = [settings.class_settings(p) for p in draw_points(metadata.domain, args.n, args.seed)]
     results = run_benchmark(provider, {}, points, args.threads, settings.l_max)
     results["sources"] = args.sources
-    results["networks"] = str(args.networks)
+    from cosmicnet_cobaya.classnet import DEFAULT_NETWORKS
+
+    results["networks"] = str(args.networks or DEFAULT_NETWORKS)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "benchmark.json").write_text(json.dumps(results, indent=2))
     print(format_table(results))
