@@ -67,7 +67,14 @@ def triangle_plot(samples: list[Any], labels: list[str], names: list[str], path:
     plotter = plots.get_subplot_plotter(width_inch=9)
     for sample, label in zip(samples, labels, strict=True):
         sample.label = label
-    plotter.triangle_plot(samples, names, filled=[True, False], legend_labels=labels)
+    plotter.triangle_plot(
+        samples,
+        names,
+        filled=[True, False],
+        legend_labels=labels,
+        contour_colors=["tab:blue", "black"],
+        contour_lws=[1.0, 1.5],
+    )
     plotter.export(str(path))
     return path
 
