@@ -36,7 +36,8 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--fisher-points", type=int, default=3,
-        help="points for the Fisher shift: the Planck best fit, then test points (default 3)",
+        help="points for the Fisher shift: the Planck best fit, then test points (default 3; "
+        "0: none)",
     )  # fmt: skip
     parser.add_argument(
         "--primordial", nargs="+", default=[], metavar="NAME=VALUE",
