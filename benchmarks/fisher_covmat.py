@@ -17,9 +17,9 @@ import numpy as np
 
 from cosmicnet_cobaya.planck import BEST_FIT, LCDM_EXTRA_ARGS, find_packages_path
 from cosmicnet_cobaya.sources import ClassSourceProvider
-from training.fisher import finite_difference_jacobian, fisher_matrix
-from training.plik import A_PLANCK_SIGMA, PlikLite
-from training.validate import FISHER_STEPS, TAU_REIO_PRIOR_SIGMA, PairRunner, ValidationSettings
+from training.fisher import fisher_matrix
+from training.plik import PlikLite
+from training.validate import FISHER_STEPS, PairRunner, ValidationSettings, plik_fisher_inputs
 
 
 def main() -> None:
@@ -36,17 +36,10 @@ def main() -> None:
     runner = PairRunner(ClassSourceProvider(), settings)
     point = {name: BEST_FIT[name] for name in FISHER_STEPS}
     try:
-        jacobian = finite_difference_jacobian(
-            lambda values: plik.binned(runner.class_spectra(values).dl), point, FISHER_STEPS
-        )
         reference = plik.binned(runner.class_spectra(point).dl)
+        names, jacobian, priors = plik_fisher_inputs(runner, plik, point, reference)
     finally:
         runner.close()
-    jacobian = np.column_stack([jacobian, -2.0 * reference])
-    names = [*FISHER_STEPS, "A_planck"]
-    priors = np.full(len(names), np.inf)
-    priors[names.index("tau_reio")] = TAU_REIO_PRIOR_SIGMA
-    priors[-1] = A_PLANCK_SIGMA
     covariance = np.linalg.inv(fisher_matrix(jacobian, plik.inverse_covariance, priors))
     kept = len(FISHER_STEPS)  # A_planck marginalised: drop its row and column
     np.savetxt(args.out, covariance[:kept, :kept], header=" ".join(names[:kept]))

@@ -197,6 +197,36 @@ def delta_chi2(plik: PlikLite, reference: Spectra, other: Spectra) -> dict[str, 
     }
 
 
+def plik_fisher_inputs(
+    runner: PairRunner,
+    plik: PlikLite,
+    point: Mapping[str, float],
+    reference: np.ndarray,
+    tau_prior_sigma: float = TAU_REIO_PRIOR_SIGMA,
+) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
+    """Names, Jacobian and Gaussian prior widths of the plik_lite Fisher matrix at ``point``.
+
+    Derivatives of the binned plik_lite model by central differences with full
+    CLASS for every parameter of :data:`FISHER_STEPS` in ``point``, plus the
+    calibration A_planck (a nuisance with its prior; ``reference`` is the
+    binned model at ``point``); tau_reio has a Gaussian prior.
+    """
+    steps = {name: FISHER_STEPS[name] for name in FISHER_STEPS if name in point}
+
+    def model(values: Mapping[str, float]) -> np.ndarray:
+        return plik.binned(runner.class_spectra(values).dl)
+
+    jacobian = finite_difference_jacobian(model, point, steps)
+    # Calibration: the data are compared with model / A_planck^2, so dm/dA = -2 m at A = 1.
+    jacobian = np.column_stack([jacobian, -2.0 * reference])
+    names = (*steps, "A_planck")
+    priors = np.full(len(names), np.inf)
+    priors[-1] = A_PLANCK_SIGMA
+    if "tau_reio" in steps:
+        priors[list(steps).index("tau_reio")] = tau_prior_sigma
+    return names, jacobian, priors
+
+
 def fisher_shift(
     runner: PairRunner,
     plik: PlikLite,
@@ -205,30 +235,20 @@ def fisher_shift(
 ) -> ShiftEstimate:
     """Posterior shift caused by the network's spectrum errors at ``point``.
 
-    Derivatives of the binned plik_lite model by central differences with full
-    CLASS; A_planck is a nuisance with its prior, tau_reio has a Gaussian prior.
+    The Fisher matrix is :func:`plik_fisher_inputs`'s, at the point completed
+    with the best-fit logA and n_s.
     """
     full_point = {
         "logA": BEST_FIT["logA"],
         "n_s": BEST_FIT["n_s"],
         **{k: v for k, v in point.items() if k not in ("A_s",)},
     }
-    steps = {name: FISHER_STEPS[name] for name in FISHER_STEPS if name in full_point}
-
-    def model(values: Mapping[str, float]) -> np.ndarray:
-        return plik.binned(runner.class_spectra(values).dl)
-
-    jacobian = finite_difference_jacobian(model, full_point, steps)
     pair = runner.spectra(full_point)
     reference = plik.binned(pair["class"].dl)
     delta = plik.binned(pair["network"].dl) - reference
-    # Calibration: the data are compared with model / A_planck^2, so dm/dA = -2 m at A = 1.
-    jacobian = np.column_stack([jacobian, -2.0 * reference])
-    names = (*steps, "A_planck")
-    priors = np.full(len(names), np.inf)
-    priors[-1] = A_PLANCK_SIGMA
-    if "tau_reio" in steps:
-        priors[list(steps).index("tau_reio")] = tau_prior_sigma
+    names, jacobian, priors = plik_fisher_inputs(
+        runner, plik, full_point, reference, tau_prior_sigma
+    )
     return posterior_shift(names, jacobian, plik.inverse_covariance, delta, priors)
 
 
