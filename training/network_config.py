@@ -180,31 +180,25 @@ _SMOOTH = NetworkConfig(
     output_transform="asinh",
 )
 DEFAULTS.update({"phi_plus_psi": _SMOOTH, "delta_m": _SMOOTH, "delta_cb": _SMOOTH})
+
+
+def _late(source: str, **changes: Any) -> NetworkConfig:
+    """The late-time network of ``source``: its architecture, tau >= LATE_START."""
+    return replace(
+        DEFAULTS[source],
+        source=source,
+        tau_range=(LATE_START, None),
+        epochs=20,
+        learning_rate_decay=0.85,
+        **changes,
+    )
+
+
 DEFAULTS.update(
     {
-        "t0_late": replace(
-            DEFAULTS["t0"],
-            source="t0",
-            tau_range=(LATE_START, None),
-            time_inputs=(*TIME_ALL, "log10_g"),
-            epochs=20,
-            learning_rate_decay=0.85,
-        ),
-        "t1_late": replace(
-            DEFAULTS["t1"],
-            source="t1",
-            tau_range=(LATE_START, None),
-            epochs=20,
-            learning_rate_decay=0.85,
-        ),
-        "t2_late": replace(
-            DEFAULTS["t2"],
-            source="t2",
-            tau_range=(LATE_START, None),
-            time_inputs=("g", "log10_g", *LOGS),
-            epochs=20,
-            learning_rate_decay=0.85,
-        ),
+        "t0_late": _late("t0", time_inputs=(*TIME_ALL, "log10_g")),
+        "t1_late": _late("t1"),
+        "t2_late": _late("t2", time_inputs=("g", "log10_g", *LOGS)),
     }
 )
 DEFAULT_TRAIN = ("t0", "t0_late", "t1", "t1_late", "t2", "t2_late", "phi_plus_psi", "delta_m")
