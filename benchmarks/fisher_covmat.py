@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 
 import numpy as np
 
@@ -25,11 +26,14 @@ from training.validate import FISHER_STEPS, PairRunner, ValidationSettings, plik
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="configs/mcmc_lcdm.covmat")
-    parser.add_argument("--packages-path", default=None)
+    parser.add_argument("--packages-path", type=Path, default=None, help="Cobaya packages_path")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO)
 
-    plik = PlikLite.load(find_packages_path(args.packages_path))
+    packages_path = args.packages_path or find_packages_path()
+    if packages_path is None:
+        parser.error("plik_lite data not found: pass --packages-path or set COBAYA_PACKAGES_PATH")
+    plik = PlikLite.load(packages_path)
     settings = ValidationSettings(
         extra_args={**LCDM_EXTRA_ARGS, "compute damping scale": "yes"}, non_linear="hmcode"
     )
