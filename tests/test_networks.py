@@ -389,3 +389,48 @@ def test_export_strips_optimizer_state_and_reproduces_outputs(trained_set, tmp_p
     assert load_network_set(out).metadata.to_dict() == read_metadata(trained_set).to_dict()
     assert main(["export", str(trained_set), "--out", str(tmp_path / "small"), "--max-mb", "1e-4"])
     assert main(["export", str(trained_set), "--out", str(trained_set)]) == 2
+
+
+def test_batch_cache_reuses_batches_within_its_memory_limit():
+    from training.network_config import parse_networks_config
+    from training.train import BatchCache, fit_normalisation, fit_output, make_batch
+
+    config = parse_networks_config(TINY).networks["t0"]
+    data = SyntheticSet(3, seed=4)
+    norm, transform = fit_normalisation(data), fit_output(data, config)
+    built = []
+
+    def build(source, index):
+        built.append(index)
+        return make_batch(source, index, config, norm, transform)
+
+    one = build(data, 0)
+    size = one.target.nbytes + sum(value.nbytes for value in one.inputs.values())
+    built.clear()
+    cache = BatchCache(build, max_bytes=2 * size)
+    for _ in range(2):
+        batches = [cache(data, index) for index in range(3)]
+    assert built == [0, 1, 2, 2]  # the third batch does not fit and is rebuilt
+    assert cache.bytes == 2 * size
+    np.testing.assert_array_equal(batches[0].target, one.target)
+    for key, value in one.inputs.items():
+        np.testing.assert_array_equal(batches[0].inputs[key], value)
+
+
+def test_cached_training_matches_uncached(tmp_path):
+    from training.network_config import parse_networks_config
+    from training.train import fit_normalisation, fit_output, train_network
+
+    block = {**TINY, "t0": {**TINY["t0"], "epochs": 2}}
+    config = parse_networks_config(block).networks["t0"]
+    data, validation = SyntheticSet(2, seed=1), SyntheticSet(1, seed=2)
+    norm, transform = fit_normalisation(data), fit_output(data, config)
+    histories = []
+    for cache_bytes, folder in ((0, "plain"), (2**30, "cached")):
+        _, history = train_network(
+            "t0", config, data, validation, norm, transform, tmp_path / folder,
+            progress=False, cache_bytes=cache_bytes,
+        )  # fmt: skip
+        histories.append(history)
+    np.testing.assert_allclose(histories[0]["loss"], histories[1]["loss"], rtol=1e-5)
+    np.testing.assert_allclose(histories[0]["val_loss"], histories[1]["val_loss"], rtol=1e-5)

@@ -29,11 +29,19 @@ CMB_OUTPUT = {"output": "tCl,pCl,lCl", "lensing": "yes"}
 
 @contextmanager
 def class_threads(count: int) -> Iterator[None]:
-    """Run CLASS (which reads OMP_NUM_THREADS at each parallel region) on ``count`` threads."""
+    """Run CLASS and the networks' BLAS on ``count`` threads.
+
+    CLASS reads OMP_NUM_THREADS at each parallel region; NumPy's BLAS thread
+    pool is limited with threadpoolctl, so that the networks get no more cores
+    than CLASS in the comparison.
+    """
+    from threadpoolctl import threadpool_limits
+
     previous = os.environ.get("OMP_NUM_THREADS")
     os.environ["OMP_NUM_THREADS"] = str(count)
     try:
-        yield
+        with threadpool_limits(limits=count):
+            yield
     finally:
         if previous is None:
             os.environ.pop("OMP_NUM_THREADS", None)

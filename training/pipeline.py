@@ -93,6 +93,7 @@ def train_network_set(
     only: Sequence[str] | None = None,
     progress: bool = True,
     init_from: Path | None = None,
+    cache_bytes: int = 0,
 ) -> NetworkSetMetadata:
     """Train every configured network into ``out_dir``; finished ones are kept on resume.
 
@@ -128,6 +129,7 @@ def train_network_set(
             checkpoint,
             progress=progress,
             initial_model=init_from / start.file if start else None,
+            cache_bytes=cache_bytes,
         )
         architecture = None
         if start:

@@ -100,6 +100,31 @@ def padded(batch: Batch, multiple: int = PAD_MULTIPLE) -> tuple[dict, np.ndarray
     return {key: pad(value) for key, value in batch.inputs.items()}, pad(batch.target), weights
 
 
+class BatchCache:
+    """Batches kept in memory after their first use, up to ``max_bytes`` in all.
+
+    Building a batch (HDF5 read, k bases, input assembly) costs more than a
+    training step on a CPU, so every epoch after the first reuses them.
+    """
+
+    def __init__(self, build: Callable[[CosmologySet, int], Batch], max_bytes: int) -> None:
+        self._build = build
+        self._max_bytes = max_bytes
+        self._batches: dict[tuple[int, int], Batch] = {}
+        self.bytes = 0
+
+    def __call__(self, data: CosmologySet, index: int) -> Batch:
+        key = (id(data), index)
+        batch = self._batches.get(key)
+        if batch is None:
+            batch = self._build(data, index)
+            size = batch.target.nbytes + sum(value.nbytes for value in batch.inputs.values())
+            if self.bytes + size <= self._max_bytes:
+                self._batches[key] = batch
+                self.bytes += size
+        return batch
+
+
 def fit_normalisation(data: CosmologySet) -> InputNormalisation:
     """Input coefficients over the training set."""
     return fit_input_normalisation([data.features(i) for i in range(len(data))], data.param_names)
@@ -159,11 +184,13 @@ def train_network(
     epochs: int | None = None,
     progress: bool = True,
     initial_model: Path | None = None,
+    cache_bytes: int = 0,
 ) -> tuple[Any, dict[str, list[float]]]:
     """Train (or resume) one network; returns the Keras model and its history.
 
     The learning rate is ``config.learning_rate * config.learning_rate_decay**epoch``.
     ``initial_model`` (a ``.keras`` file) replaces the random initial weights.
+    Up to ``cache_bytes`` of batches stay in memory between epochs.
     The returned model is the one of the epoch with the lowest validation loss.
     History keys: ``loss`` (mean training loss per epoch), ``val_loss``,
     ``seconds`` (wall time per epoch), ``learning_rate``, ``best_epoch`` (1-based).
@@ -195,9 +222,10 @@ def train_network(
         history = {"loss": [], "val_loss": [], "seconds": [], "learning_rate": []}
         start = 0
 
-    def batch_of(data: CosmologySet, index: int) -> Batch:
+    def build(data: CosmologySet, index: int) -> Batch:
         return make_batch(data, index, config, norm, transform)
 
+    batch_of = BatchCache(build, cache_bytes)
     for epoch in range(start, epochs):
         keras.utils.set_random_seed(config.seed + 7919 * (epoch + 1))
         rate = config.learning_rate * config.learning_rate_decay**epoch

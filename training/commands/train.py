@@ -34,6 +34,14 @@ def register(subparsers: Any) -> None:
         help="override every network's initial learning rate (e.g. for a second fine-tuning)",
     )  # fmt: skip
     parser.add_argument(
+        "--learning-rate-decay", type=float, default=None,
+        help="override every network's per-epoch learning-rate factor (0 < f <= 1)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--cache-gb", type=float, default=4.0,
+        help="memory for batches kept between epochs (default 4; 0 rebuilds them every epoch)",
+    )  # fmt: skip
+    parser.add_argument(
         "--init-from",
         type=Path,
         default=None,
@@ -100,11 +108,19 @@ def run(args: argparse.Namespace) -> int:
         return 2
     overrides = {
         key: value
-        for key, value in (("epochs", args.epochs), ("learning_rate", args.learning_rate))
+        for key, value in (
+            ("epochs", args.epochs),
+            ("learning_rate", args.learning_rate),
+            ("learning_rate_decay", args.learning_rate_decay),
+        )
         if value is not None
     }
-    if any(value <= 0 for value in overrides.values()):
-        logger.error("--epochs and --learning-rate must be positive")
+    decay = overrides.get("learning_rate_decay", 1.0)
+    if any(value <= 0 for value in overrides.values()) or decay > 1:
+        logger.error("--epochs, --learning-rate must be > 0 and --learning-rate-decay in (0, 1]")
+        return 2
+    if args.cache_gb < 0:
+        logger.error("--cache-gb must be >= 0")
         return 2
     if overrides:
         networks = replace(
@@ -124,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
             only=names,
             progress=not args.no_progress,
             init_from=args.init_from,
+            cache_bytes=int(args.cache_gb * 2**30),
         )
     except (ValueError, NetworkSetError) as error:
         logger.error("%s", error)
