@@ -173,6 +173,7 @@ def select_network(
     extra_provenance: dict[str, Any],
     domain: dict[str, list[float]],
     progress: bool = True,
+    cache_bytes: int = 0,
 ) -> dict[str, Any]:
     """Select network ``name``: candidates by validation loss, then by C_l error.
 
@@ -212,6 +213,7 @@ def select_network(
                 directory / "checkpoint",
                 epochs=search.epochs,
                 progress=progress,
+                cache_bytes=cache_bytes,
             )
             save_network(directory, empty, name, model, _entry(name, candidate, transform, history))
             clear_checkpoint(directory / "checkpoint")

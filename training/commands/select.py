@@ -81,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
             provenance,
             domain,
             progress=not args.no_progress,
+            cache_bytes=int(args.cache_gb * 2**30),
         )
     finally:
         for reader in (training, validation, selection):

@@ -38,10 +38,6 @@ def register(subparsers: Any) -> None:
         help="override every network's per-epoch learning-rate factor (0 < f <= 1)",
     )  # fmt: skip
     parser.add_argument(
-        "--cache-gb", type=float, default=4.0,
-        help="memory for batches kept between epochs (default 4; 0 rebuilds them every epoch)",
-    )  # fmt: skip
-    parser.add_argument(
         "--init-from",
         type=Path,
         default=None,
@@ -51,14 +47,25 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is negative; expected a size >= 0")
+    return value
+
+
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
-    """CONFIG, --data, --out, --limit, --no-progress."""
+    """CONFIG, --data, --out, --limit, --cache-gb, --no-progress."""
     parser.add_argument("config", type=Path, help="family config YAML")
     parser.add_argument("--data", type=Path, required=True, help="folder of `cosmicnet generate`")
     parser.add_argument("--out", type=Path, required=True, help="network-set folder")
     parser.add_argument(
         "--limit", type=int, default=None, help="use at most N cosmologies of each set"
     )
+    parser.add_argument(
+        "--cache-gb", type=_non_negative, default=4.0,
+        help="memory for batches kept between epochs (default 4; 0 rebuilds them every epoch)",
+    )  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -118,9 +125,6 @@ def run(args: argparse.Namespace) -> int:
     decay = overrides.get("learning_rate_decay", 1.0)
     if any(value <= 0 for value in overrides.values()) or decay > 1:
         logger.error("--epochs, --learning-rate must be > 0 and --learning-rate-decay in (0, 1]")
-        return 2
-    if args.cache_gb < 0:
-        logger.error("--cache-gb must be >= 0")
         return 2
     if overrides:
         networks = replace(
