@@ -99,14 +99,13 @@ def run_benchmark(
     out of the per-evaluation times.
     """
     results: dict[str, Any] = {"l_max": l_max, "n_cosmologies": len(points), "threads": {}}
+    inputs = [{**CMB_OUTPUT, "l_max_scalars": l_max, **extra_args, **point} for point in points]
     for threads in thread_counts:
         rows = {"class": [], "network": []}
         with class_threads(threads):
-            warm_up = {**CMB_OUTPUT, "l_max_scalars": l_max, **extra_args, **points[0]}
-            _time_full_class(warm_up, l_max)
-            _time_hooked(warm_up, provider, l_max)
-            for point in tqdm(points, desc=f"benchmark, {threads} thread(s)", unit="cosmo"):
-                settings = {**CMB_OUTPUT, "l_max_scalars": l_max, **extra_args, **point}
+            _time_full_class(inputs[0], l_max)
+            _time_hooked(inputs[0], provider, l_max)
+            for settings in tqdm(inputs, desc=f"benchmark, {threads} thread(s)", unit="cosmo"):
                 rows["class"].append(_time_full_class(settings, l_max))
                 rows["network"].append(_time_hooked(settings, provider, l_max))
         summary: dict[str, Any] = {}

@@ -55,6 +55,11 @@ class Batch:
     inputs: dict[str, np.ndarray]
     target: np.ndarray
 
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the inputs and the target."""
+        return self.target.nbytes + sum(value.nbytes for value in self.inputs.values())
+
 
 def served_rows(features: CosmologyFeatures, config: NetworkConfig) -> np.ndarray:
     """Mask of the tau slices of a cosmology that the network serves."""
@@ -118,10 +123,9 @@ class BatchCache:
         batch = self._batches.get(key)
         if batch is None:
             batch = self._build(data, index)
-            size = batch.target.nbytes + sum(value.nbytes for value in batch.inputs.values())
-            if self.bytes + size <= self._max_bytes:
+            if self.bytes + batch.nbytes <= self._max_bytes:
                 self._batches[key] = batch
-                self.bytes += size
+                self.bytes += batch.nbytes
         return batch
 
 
