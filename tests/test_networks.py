@@ -105,6 +105,39 @@ def test_output_transform_round_trip(kind):
     assert stacked.std() == pytest.approx(1.0, rel=1e-10)
 
 
+def test_affine_k_std_floor_bounds_the_weights_of_vanishing_k():
+    rng = np.random.default_rng(2)
+    scale = np.geomspace(1.0, 1e-6, 9)  # a source damped by six decades across k
+    blocks = [rng.normal(size=(20, 9)) * scale for _ in range(3)]
+    plain = OutputTransform.fit("affine_k", blocks)
+    floored = OutputTransform.fit("affine_k", blocks, std_floor=0.01)
+    assert plain.std.min() < 1e-5 * plain.std.max()
+    np.testing.assert_allclose(floored.std, np.maximum(plain.std, 0.01 * plain.std.max()))
+    np.testing.assert_allclose(floored.inverse(floored.forward(blocks[0])), blocks[0], atol=1e-15)
+    with pytest.raises(ValueError, match="affine_k"):
+        OutputTransform.fit("affine", blocks, std_floor=0.01)
+
+
+def test_output_layer_retargeted_to_another_affine_transform_keeps_the_source():
+    import keras
+
+    from training.train import retarget_output_layer
+
+    rng = np.random.default_rng(4)
+    blocks = [rng.normal(size=(6, 5)) * np.geomspace(3.0, 0.01, 5) + 0.5 for _ in range(2)]
+    old = OutputTransform.fit("affine", blocks)
+    new = OutputTransform.fit("affine_k", blocks, std_floor=0.05)
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Dense(5, name="output")(inputs))
+    x = rng.normal(size=(4, 3)).astype("float32")
+    before = old.inverse(model.predict_on_batch(x))
+    retarget_output_layer(model, old, new)
+    after = new.inverse(model.predict_on_batch(x))
+    np.testing.assert_allclose(after, before, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="only affine"):
+        retarget_output_layer(model, new, OutputTransform.fit("asinh", blocks))
+
+
 def test_log_abs_refuses_sign_change():
     with pytest.raises(ValueError, match="one sign"):
         OutputTransform.fit("log_abs", [np.array([[1.0, -2.0]])])
@@ -362,7 +395,26 @@ def test_fine_tuning_starts_from_another_set(trained_set, tmp_path):
     assert entry.architecture["initialised_from"] == str(trained_set)
     assert entry.tau_range == (0.0, 1.5) and start.tau_range == (0.0, None)
     assert entry.output == start.output  # the starting network's normalisation is kept
-    # A set trained on other data (another input normalisation) is refused.
+    # A new folder adopts the starting set's input normalisation, so the
+    # training data may have grown: here other cosmologies than the start's.
+    assert tuned.normalisation.to_dict() == read_metadata(trained_set).normalisation.to_dict()
+    # Asking for another output transform refits it and rewrites the output layer.
+    per_k = {**block, "t2": {**block["t2"], "output_transform": "affine_k"}}
+    per_k["t2"]["output_std_floor"] = 0.05
+    retargeted = train_network_set(
+        parse_networks_config(per_k),
+        SyntheticSet(4, seed=7),
+        SyntheticSet(2, seed=2),
+        tmp_path / "per_k",
+        *extra,
+        progress=False,
+        init_from=trained_set,
+    )
+    entry = retargeted.networks["t2"]
+    assert entry.output.kind == "affine_k" and entry.output.std.shape == (40,)
+    assert entry.architecture["output_std_floor"] == 0.05
+    assert entry.architecture["initialised_from"] == str(trained_set)
+    # Fine-tuning into a folder that holds a set of other normalisation is refused.
     other = _copy_set(trained_set, tmp_path / "other")
     data = json.loads((other / "metadata.json").read_text())
     data["normalisation"]["g_max_mean"] *= 2.0
@@ -370,9 +422,7 @@ def test_fine_tuning_starts_from_another_set(trained_set, tmp_path):
     with pytest.raises(ValueError, match="another input normalisation"):
         train_network_set(
             parse_networks_config(block),
-            SyntheticSet(3, seed=1),
-            SyntheticSet(2, seed=2),
-            tmp_path / "refused",
+            *args,
             *extra,
             progress=False,
             init_from=other,

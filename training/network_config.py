@@ -15,7 +15,8 @@ Example (every key optional; defaults are the paper's Tables 2-4)::
                  ranges: {central_dense: [64, 512], conv_filters: [4, 24]}}
 
 Per network: ``epochs``, ``learning_rate``, ``seed``, ``time_inputs``,
-``params``, ``scales``, ``k_bases``, ``output_transform``, ``time_dense``,
+``params``, ``scales``, ``k_bases``, ``output_transform``, ``output_std_floor``
+(affine_k only), ``time_dense``,
 ``time_skip``, ``params_dense``, ``scales_dense``, ``conv_branches`` (a list
 of branches, each a list of ``{filters, kernel, stride, pool}``),
 ``central_dense``, ``leaky_slope``, ``learning_rate_decay``, ``source`` (the
@@ -96,6 +97,8 @@ class NetworkConfig:
     conv_branches: tuple[tuple[ConvLayer, ...], ...]
     central_dense: tuple[int, ...]
     output_transform: str = "affine"
+    output_std_floor: float = 0.0
+    """affine_k: smallest per-k standard deviation, as a fraction of the largest."""
     params: bool = True
     scales: bool = True
     k_bases: tuple[str, ...] = ("cos_in", "sin_in", "damping")
@@ -249,6 +252,10 @@ def _network(name: str, data: Mapping[str, Any], top: Mapping[str, Any]) -> Netw
             if not isinstance(value, int | float) or not 0 < value <= 1:
                 raise NetworkConfigError(f"{where}.{key} must be a number in (0, 1]")
             changes[key] = float(value)
+        elif key == "output_std_floor":
+            if not isinstance(value, int | float) or not 0 <= value < 1:
+                raise NetworkConfigError(f"{where}.{key} must be a number in [0, 1)")
+            changes[key] = float(value)
         elif key == "source":
             if not isinstance(value, str) or not value:
                 raise NetworkConfigError(f"{where}.source must be a CLASS source name")
@@ -279,6 +286,11 @@ def _network(name: str, data: Mapping[str, Any], top: Mapping[str, Any]) -> Netw
         elif key == "search":
             changes[key] = _search(value, f"{where}.search")
     config = replace(base, **changes)
+    if config.output_std_floor and config.output_transform != "affine_k":
+        raise NetworkConfigError(
+            f"{where}.output_std_floor needs output_transform: affine_k "
+            f"(this network uses {config.output_transform})"
+        )
     if not config.source:
         config = replace(config, source=name)
     try:

@@ -69,15 +69,24 @@ def _open_network_set(
     training: CosmologySet,
     extra_provenance: dict[str, Any],
     domain: dict[str, list[float]],
+    normalisation: Any = None,
 ) -> NetworkSetMetadata:
-    """Set up the devices, then the set's metadata (new, or read back to resume)."""
+    """Set up the devices, then the set's metadata (new, or read back to resume).
+
+    A new set takes ``normalisation`` (an ``InputNormalisation``) when given,
+    else fits it on ``training``.
+    """
     from training.train import _configure_devices
 
     device = _configure_devices()
+    if (out_dir / "metadata.json").is_file():
+        normalisation = None
+    elif normalisation is None:
+        normalisation = fit_normalisation(training)
     return start_metadata(
         out_dir,
         training,
-        fit_normalisation(training) if not (out_dir / "metadata.json").is_file() else None,
+        normalisation,
         provenance({**extra_provenance, "device": device}),
         domain,
     )
@@ -97,15 +106,24 @@ def train_network_set(
 ) -> NetworkSetMetadata:
     """Train every configured network into ``out_dir``; finished ones are kept on resume.
 
-    With ``init_from`` (a network set trained on the same data), a network of
-    the same name there is the starting point: its weights and output
-    normalisation, fine-tuned with the configured tau range, epochs and
-    learning rate; it replaces a network of ``out_dir`` not yet fine-tuned
-    from that set.  Networks ``init_from`` lacks start from random weights.
+    With ``init_from`` (a network set), a network of the same name there is
+    the starting point: its weights, fine-tuned with the configured tau range,
+    epochs and learning rate; it replaces a network of ``out_dir`` not yet
+    fine-tuned from that set.  A new ``out_dir`` keeps ``init_from``'s input
+    normalisation (so the training data may have grown since).  The output
+    normalisation is kept too, unless the config asks for another output
+    transform: then it is fitted anew and the output layer rewritten
+    (:func:`training.train.retarget_output_layer`).  Networks ``init_from``
+    lacks start from random weights.
     """
     out_dir = Path(out_dir)
     names = tuple(only) if only else networks.train
-    metadata = _open_network_set(out_dir, training, extra_provenance, domain)
+    start_normalisation = None
+    if init_from:
+        from cosmicnet_cobaya.networks.network_set import read_metadata
+
+        start_normalisation = read_metadata(init_from).normalisation
+    metadata = _open_network_set(out_dir, training, extra_provenance, domain, start_normalisation)
     initial = _initial_networks(init_from, metadata) if init_from else {}
     for name in names:
         checkpoint = out_dir / "checkpoints" / name
@@ -119,6 +137,8 @@ def train_network_set(
             continue
         config = networks.networks[name]
         transform = start.output if start else fit_output(training, config)
+        if start and _wants_new_output_transform(start, config):
+            transform = fit_output(training, config)
         model, history = train_network(
             name,
             config,
@@ -130,6 +150,7 @@ def train_network_set(
             progress=progress,
             initial_model=init_from / start.file if start else None,
             cache_bytes=cache_bytes,
+            initial_transform=start.output if start else None,
         )
         architecture = None
         if start:
@@ -144,19 +165,37 @@ def train_network_set(
     return metadata
 
 
-_TRAINING = ("epochs", "learning_rate", "learning_rate_decay", "seed", "source", "tau_range")
+def _wants_new_output_transform(start: NetworkEntry, config: NetworkConfig) -> bool:
+    """Whether the config's output transform differs from the starting network's."""
+    floor = float(start.architecture.get("output_std_floor", 0.0))
+    return config.output_transform != start.output.kind or config.output_std_floor != floor
+
+
+_TRAINING = (
+    "epochs",
+    "learning_rate",
+    "learning_rate_decay",
+    "seed",
+    "source",
+    "tau_range",
+    "output_transform",
+    "output_std_floor",
+)
 """Settings of a fine-tuning run that replace those of the starting network."""
 
 
 def _initial_networks(init_from: Path, metadata: NetworkSetMetadata) -> dict[str, NetworkEntry]:
-    """The networks of ``init_from``, after checking its input normalisation matches."""
+    """The networks of ``init_from``, after checking its input normalisation matches.
+
+    The check fails only when ``out_dir`` already held a set of its own.
+    """
     from cosmicnet_cobaya.networks.network_set import read_metadata
 
     initial = read_metadata(init_from)
     if initial.normalisation.to_dict() != metadata.normalisation.to_dict():
         raise ValueError(
-            f"{init_from} was trained with another input normalisation (other training "
-            "data): start from a set trained on the same data, or train from scratch"
+            f"{init_from} was trained with another input normalisation than the set "
+            "already in the output folder: fine-tune into a new folder, or train from scratch"
         )
     if not np.array_equal(initial.k, metadata.k):
         raise ValueError(f"{init_from} predicts on another k grid than this set")

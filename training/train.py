@@ -140,7 +140,39 @@ def fit_output(data: CosmologySet, config: NetworkConfig) -> OutputTransform:
         np.asarray(data.target(i, config.source))[served_rows(data.features(i), config)]
         for i in range(len(data))
     )
-    return OutputTransform.fit(config.output_transform, (b for b in blocks if b.shape[0]))
+    return OutputTransform.fit(
+        config.output_transform, (b for b in blocks if b.shape[0]), config.output_std_floor
+    )
+
+
+def retarget_output_layer(model: Any, old: OutputTransform, new: OutputTransform) -> None:
+    """Rewrite the linear output layer so that ``model`` predicts in ``new``'s units.
+
+    The physical source ``old.inverse(y)`` is unchanged: with S = y s + m for
+    both affine kinds, the new output is (y s + m - m') / s', an affine map
+    per k folded into the output layer's kernel and bias.  Lets a fine-tuning
+    run switch to another affine normalisation (e.g. per k, or refitted on
+    more data) without losing what the network learnt.
+    """
+    if not (old.is_affine and new.is_affine):
+        raise ValueError(
+            f"cannot carry a network from output transform {old.kind!r} to {new.kind!r}: "
+            "only affine and affine_k are linear maps (train this network from scratch)"
+        )
+    layer = model.get_layer("output")
+    kernel, bias = layer.get_weights()
+    n_k = kernel.shape[1]
+    old_std = np.broadcast_to(old.std, (n_k,))
+    old_mean = np.broadcast_to(old.mean, (n_k,))
+    new_std = np.broadcast_to(new.std, (n_k,))
+    new_mean = np.broadcast_to(new.mean, (n_k,))
+    scale = old_std / new_std
+    layer.set_weights(
+        [
+            (kernel * scale).astype(kernel.dtype),
+            ((bias * old_std + old_mean - new_mean) / new_std).astype(bias.dtype),
+        ]
+    )
 
 
 def _configure_devices() -> str:
@@ -189,11 +221,14 @@ def train_network(
     progress: bool = True,
     initial_model: Path | None = None,
     cache_bytes: int = 0,
+    initial_transform: OutputTransform | None = None,
 ) -> tuple[Any, dict[str, list[float]]]:
     """Train (or resume) one network; returns the Keras model and its history.
 
     The learning rate is ``config.learning_rate * config.learning_rate_decay**epoch``.
-    ``initial_model`` (a ``.keras`` file) replaces the random initial weights.
+    ``initial_model`` (a ``.keras`` file) replaces the random initial weights;
+    when it was trained for another affine output transform
+    (``initial_transform``), its output layer is rewritten for ``transform``.
     Up to ``cache_bytes`` of batches stay in memory between epochs.
     The returned model is the one of the epoch with the lowest validation loss.
     History keys: ``loss`` (mean training loss per epoch), ``val_loss``,
@@ -220,6 +255,14 @@ def train_network(
         if initial_model is not None:
             log.info("%s: starting from the weights of %s", name, initial_model)
             model = keras.models.load_model(initial_model, compile=False)
+            if initial_transform is not None and initial_transform.to_dict() != transform.to_dict():
+                log.info(
+                    "%s: output layer rewritten from the %s to the %s output transform",
+                    name,
+                    initial_transform.kind,
+                    transform.kind,
+                )
+                retarget_output_layer(model, initial_transform, transform)
         else:
             model = build_model(config, training.k.size, n_params, len(SCALE_NAMES))
         model = compile_model(model, config.learning_rate)

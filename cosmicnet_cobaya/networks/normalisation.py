@@ -14,9 +14,12 @@ import numpy as np
 
 OUTPUT_TRANSFORMS = ("affine", "affine_k", "log_abs", "asinh")
 """affine: one mean and standard deviation per source (the paper); affine_k: one
-per k; log_abs: sign * exp(mean_k + std_k * y), for single-signed sources with a
-large dynamic range; asinh: scale * sinh(mean_k + std_k * y), logarithmic for
-|S| >> scale but tolerant of sign changes (phi_plus_psi, delta_m, delta_cb)."""
+per k (each standard deviation at least ``std_floor`` times the largest, so that
+the loss weighs the damped high-k tail by its own scale without being swamped by
+k values where the source vanishes); log_abs: sign * exp(mean_k + std_k * y),
+for single-signed sources with a large dynamic range; asinh:
+scale * sinh(mean_k + std_k * y), logarithmic for |S| >> scale but tolerant
+of sign changes (phi_plus_psi, delta_m, delta_cb)."""
 
 
 @dataclass(frozen=True)
@@ -126,8 +129,18 @@ class OutputTransform:
             raise ValueError(f"unknown output transform {self.kind!r}: use {OUTPUT_TRANSFORMS}")
 
     @classmethod
-    def fit(cls, kind: str, targets: Iterable[np.ndarray]) -> OutputTransform:
-        """Fit the coefficients on (n_tau, n_k) target arrays of the training set."""
+    def fit(
+        cls, kind: str, targets: Iterable[np.ndarray], std_floor: float = 0.0
+    ) -> OutputTransform:
+        """Fit the coefficients on (n_tau, n_k) target arrays of the training set.
+
+        ``std_floor`` (affine_k only, in [0, 1)): no per-k standard deviation is
+        taken below this fraction of the largest.
+        """
+        if std_floor and kind != "affine_k":
+            raise ValueError(f"std_floor applies to the affine_k output transform, not {kind!r}")
+        if not 0.0 <= std_floor < 1.0:
+            raise ValueError(f"std_floor must lie in [0, 1), got {std_floor}")
         moments = _Moments()
         signs = set()
         peak = 0.0
@@ -155,6 +168,8 @@ class OutputTransform:
         mean, std = moments.result()
         if kind == "affine":
             mean, std = mean.reshape(()), std.reshape(())
+        if std_floor:
+            std = np.maximum(std, std_floor * float(np.max(std)))
         sign = 1.0
         if kind == "log_abs":
             if len(signs) > 1:
@@ -178,6 +193,11 @@ class OutputTransform:
         if self.kind == "asinh":
             return self.floor * np.sinh(value)
         return value
+
+    @property
+    def is_affine(self) -> bool:
+        """Whether the physical source is an affine function of the output (affine kinds)."""
+        return self.kind in ("affine", "affine_k")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready coefficients."""

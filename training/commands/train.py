@@ -55,13 +55,17 @@ def _non_negative(text: str) -> float:
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
-    """CONFIG, --data, --out, --limit, --cache-gb, --no-progress."""
+    """CONFIG, --data, --out, --limit, --validation-limit, --cache-gb, --no-progress."""
     parser.add_argument("config", type=Path, help="family config YAML")
     parser.add_argument("--data", type=Path, required=True, help="folder of `cosmicnet generate`")
     parser.add_argument("--out", type=Path, required=True, help="network-set folder")
     parser.add_argument(
         "--limit", type=int, default=None, help="use at most N cosmologies of each set"
     )
+    parser.add_argument(
+        "--validation-limit", type=int, default=None,
+        help="use at most N validation cosmologies (default: --limit); each epoch evaluates all",
+    )  # fmt: skip
     parser.add_argument(
         "--cache-gb", type=_non_negative, default=4.0,
         help="memory for batches kept between epochs (default 4; 0 rebuilds them every epoch)",
@@ -132,7 +136,8 @@ def run(args: argparse.Namespace) -> int:
             networks={n: replace(c, **overrides) for n, c in networks.networks.items()},
         )
     training = SetReader(args.data / "training.h5", args.limit)
-    validation = SetReader(args.data / "validation.h5", args.limit)
+    validation_limit = args.limit if args.validation_limit is None else args.validation_limit
+    validation = SetReader(args.data / "validation.h5", validation_limit)
     try:
         metadata = train_network_set(
             networks,
