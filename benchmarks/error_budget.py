@@ -95,6 +95,9 @@ def main() -> None:
     )
     parser.add_argument("--limit", type=int, default=8, help="test cosmologies to use")
     parser.add_argument("--non-linear", default="none", choices=("none", "hmcode"))
+    parser.add_argument(
+        "--only", default=None, help="comma-separated networks to measure alone (default: all)"
+    )
     parser.add_argument("--out", type=Path, default=Path("work/error_budget.json"))
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -108,8 +111,9 @@ def main() -> None:
     plik = PlikLite.load(packages_path) if packages_path is not None else None
     sources = ("t0", "t1", "t2", "phi_plus_psi")
     configurations = {ALL_NETWORKS: set(metadata.networks), NO_NETWORK: set()}
+    wanted = args.only.split(",") if args.only else list(metadata.networks)
     for name, entry in metadata.networks.items():
-        if entry.source in sources:
+        if entry.source in sources and name in wanted:
             configurations[name] = {name}
     results: dict[str, list[dict[str, float]]] = {label: [] for label in configurations}
     mixed = MixedNetworks(provider.networks, {}, set())

@@ -110,12 +110,18 @@ def test_affine_k_std_floor_bounds_the_weights_of_vanishing_k():
     scale = np.geomspace(1.0, 1e-6, 9)  # a source damped by six decades across k
     blocks = [rng.normal(size=(20, 9)) * scale for _ in range(3)]
     plain = OutputTransform.fit("affine_k", blocks)
+    overall = float(OutputTransform.fit("affine", blocks).std)
     floored = OutputTransform.fit("affine_k", blocks, std_floor=0.01)
     assert plain.std.min() < 1e-5 * plain.std.max()
-    np.testing.assert_allclose(floored.std, np.maximum(plain.std, 0.01 * plain.std.max()))
+    np.testing.assert_allclose(floored.std, np.maximum(plain.std, 0.01 * overall))
     np.testing.assert_allclose(floored.inverse(floored.forward(blocks[0])), blocks[0], atol=1e-15)
+    clipped = OutputTransform.fit("affine_k", blocks, std_floor=0.01, std_cap=0.5)
+    np.testing.assert_allclose(clipped.std, np.clip(plain.std, 0.01 * overall, 0.5 * overall))
+    assert clipped.std.max() < plain.std.max()
     with pytest.raises(ValueError, match="affine_k"):
         OutputTransform.fit("affine", blocks, std_floor=0.01)
+    with pytest.raises(ValueError, match="std_floor <= std_cap"):
+        OutputTransform.fit("affine_k", blocks, std_floor=0.5, std_cap=0.1)
 
 
 def test_output_layer_retargeted_to_another_affine_transform_keeps_the_source():

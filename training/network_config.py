@@ -16,7 +16,7 @@ Example (every key optional; defaults are the paper's Tables 2-4)::
 
 Per network: ``epochs``, ``learning_rate``, ``seed``, ``time_inputs``,
 ``params``, ``scales``, ``k_bases``, ``output_transform``, ``output_std_floor``
-(affine_k only), ``time_dense``,
+and ``output_std_cap`` (affine_k only), ``time_dense``,
 ``time_skip``, ``params_dense``, ``scales_dense``, ``conv_branches`` (a list
 of branches, each a list of ``{filters, kernel, stride, pool}``),
 ``central_dense``, ``leaky_slope``, ``learning_rate_decay``, ``source`` (the
@@ -98,7 +98,9 @@ class NetworkConfig:
     central_dense: tuple[int, ...]
     output_transform: str = "affine"
     output_std_floor: float = 0.0
-    """affine_k: smallest per-k standard deviation, as a fraction of the largest."""
+    """affine_k: smallest per-k standard deviation, in units of the overall one."""
+    output_std_cap: float = 0.0
+    """affine_k: largest per-k standard deviation, in units of the overall one (0: none)."""
     params: bool = True
     scales: bool = True
     k_bases: tuple[str, ...] = ("cos_in", "sin_in", "damping")
@@ -252,9 +254,9 @@ def _network(name: str, data: Mapping[str, Any], top: Mapping[str, Any]) -> Netw
             if not isinstance(value, int | float) or not 0 < value <= 1:
                 raise NetworkConfigError(f"{where}.{key} must be a number in (0, 1]")
             changes[key] = float(value)
-        elif key == "output_std_floor":
-            if not isinstance(value, int | float) or not 0 <= value < 1:
-                raise NetworkConfigError(f"{where}.{key} must be a number in [0, 1)")
+        elif key in ("output_std_floor", "output_std_cap"):
+            if not isinstance(value, int | float) or value < 0:
+                raise NetworkConfigError(f"{where}.{key} must be a number >= 0")
             changes[key] = float(value)
         elif key == "source":
             if not isinstance(value, str) or not value:
@@ -286,11 +288,13 @@ def _network(name: str, data: Mapping[str, Any], top: Mapping[str, Any]) -> Netw
         elif key == "search":
             changes[key] = _search(value, f"{where}.search")
     config = replace(base, **changes)
-    if config.output_std_floor and config.output_transform != "affine_k":
+    if (config.output_std_floor or config.output_std_cap) and config.output_transform != "affine_k":
         raise NetworkConfigError(
-            f"{where}.output_std_floor needs output_transform: affine_k "
+            f"{where}.output_std_floor and output_std_cap need output_transform: affine_k "
             f"(this network uses {config.output_transform})"
         )
+    if config.output_std_cap and config.output_std_cap < config.output_std_floor:
+        raise NetworkConfigError(f"{where}.output_std_cap must not be below output_std_floor")
     if not config.source:
         config = replace(config, source=name)
     try:

@@ -168,7 +168,12 @@ def train_network_set(
 def _wants_new_output_transform(start: NetworkEntry, config: NetworkConfig) -> bool:
     """Whether the config's output transform differs from the starting network's."""
     floor = float(start.architecture.get("output_std_floor", 0.0))
-    return config.output_transform != start.output.kind or config.output_std_floor != floor
+    cap = float(start.architecture.get("output_std_cap", 0.0))
+    return (
+        config.output_transform != start.output.kind
+        or config.output_std_floor != floor
+        or config.output_std_cap != cap
+    )
 
 
 _TRAINING = (
@@ -180,6 +185,7 @@ _TRAINING = (
     "tau_range",
     "output_transform",
     "output_std_floor",
+    "output_std_cap",
 )
 """Settings of a fine-tuning run that replace those of the starting network."""
 

@@ -141,7 +141,10 @@ def fit_output(data: CosmologySet, config: NetworkConfig) -> OutputTransform:
         for i in range(len(data))
     )
     return OutputTransform.fit(
-        config.output_transform, (b for b in blocks if b.shape[0]), config.output_std_floor
+        config.output_transform,
+        (b for b in blocks if b.shape[0]),
+        config.output_std_floor,
+        config.output_std_cap,
     )
 
 

@@ -14,9 +14,10 @@ import numpy as np
 
 OUTPUT_TRANSFORMS = ("affine", "affine_k", "log_abs", "asinh")
 """affine: one mean and standard deviation per source (the paper); affine_k: one
-per k (each standard deviation at least ``std_floor`` times the largest, so that
-the loss weighs the damped high-k tail by its own scale without being swamped by
-k values where the source vanishes); log_abs: sign * exp(mean_k + std_k * y),
+per k (each standard deviation kept within ``std_floor`` and ``std_cap`` times
+the source's overall one, so that the loss weighs the damped high-k tail by its
+own scale without being swamped by k values where the source vanishes, nor
+neglecting the large-scale k values); log_abs: sign * exp(mean_k + std_k * y),
 for single-signed sources with a large dynamic range; asinh:
 scale * sinh(mean_k + std_k * y), logarithmic for |S| >> scale but tolerant
 of sign changes (phi_plus_psi, delta_m, delta_cb)."""
@@ -130,17 +131,22 @@ class OutputTransform:
 
     @classmethod
     def fit(
-        cls, kind: str, targets: Iterable[np.ndarray], std_floor: float = 0.0
+        cls,
+        kind: str,
+        targets: Iterable[np.ndarray],
+        std_floor: float = 0.0,
+        std_cap: float = 0.0,
     ) -> OutputTransform:
         """Fit the coefficients on (n_tau, n_k) target arrays of the training set.
 
-        ``std_floor`` (affine_k only, in [0, 1)): no per-k standard deviation is
-        taken below this fraction of the largest.
+        affine_k only: no per-k standard deviation is taken below ``std_floor``
+        or (when ``std_cap`` > 0) above ``std_cap`` times the standard deviation
+        of the source over every k, the one ``affine`` uses.
         """
-        if std_floor and kind != "affine_k":
-            raise ValueError(f"std_floor applies to the affine_k output transform, not {kind!r}")
-        if not 0.0 <= std_floor < 1.0:
-            raise ValueError(f"std_floor must lie in [0, 1), got {std_floor}")
+        if (std_floor or std_cap) and kind != "affine_k":
+            raise ValueError(f"std_floor and std_cap apply to affine_k, not {kind!r}")
+        if std_floor < 0.0 or std_cap < 0.0 or (std_cap and std_cap < std_floor):
+            raise ValueError(f"need 0 <= std_floor <= std_cap, got {std_floor}, {std_cap}")
         moments = _Moments()
         signs = set()
         peak = 0.0
@@ -168,8 +174,12 @@ class OutputTransform:
         mean, std = moments.result()
         if kind == "affine":
             mean, std = mean.reshape(()), std.reshape(())
-        if std_floor:
-            std = np.maximum(std, std_floor * float(np.max(std)))
+        if std_floor or std_cap:
+            overall_mean = float(np.mean(mean))
+            overall = np.sqrt(max(float(np.mean(std**2 + mean**2)) - overall_mean**2, 0.0))
+            std = np.maximum(std, std_floor * overall)
+            if std_cap:
+                std = np.minimum(std, std_cap * overall)
         sign = 1.0
         if kind == "log_abs":
             if len(signs) > 1:
