@@ -420,6 +420,10 @@ def test_fine_tuning_starts_from_another_set(trained_set, tmp_path):
     assert entry.output.kind == "affine_k" and entry.output.std.shape == (40,)
     assert entry.architecture["output_std_floor"] == 0.05
     assert entry.architecture["initialised_from"] == str(trained_set)
+    # The starting network's own run is kept in the lineage.
+    (previous,) = entry.architecture["lineage"]
+    assert previous["output_transform"] == start.output.kind == "affine"
+    assert previous["epochs"] == len(start.history["val_loss"]) > 0
     # Fine-tuning into a folder that holds a set of other normalisation is refused.
     other = _copy_set(trained_set, tmp_path / "other")
     data = json.loads((other / "metadata.json").read_text())

@@ -113,8 +113,9 @@ def train_network_set(
     normalisation (so the training data may have grown since).  The output
     normalisation is kept too, unless the config asks for another output
     transform: then it is fitted anew and the output layer rewritten
-    (:func:`training.train.retarget_output_layer`).  Networks ``init_from``
-    lacks start from random weights.
+    (:func:`training.train.retarget_output_layer`).  The starting network's
+    own run is appended to the entry's ``architecture["lineage"]``.  Networks
+    ``init_from`` lacks start from random weights.
     """
     out_dir = Path(out_dir)
     names = tuple(only) if only else networks.train
@@ -158,11 +159,25 @@ def train_network_set(
                 **start.architecture,
                 **{key: value for key, value in config.architecture().items() if key in _TRAINING},
                 "initialised_from": str(init_from),
+                "lineage": [*start.architecture.get("lineage", []), _run_summary(start)],
             }
         entry = _entry(name, config, transform, history, architecture=architecture)
         metadata = save_network(out_dir, metadata, name, model, entry)
         clear_checkpoint(checkpoint)
     return metadata
+
+
+def _run_summary(entry: NetworkEntry) -> dict[str, Any]:
+    """How a network was trained in its last run (kept in its successors' ``lineage``)."""
+    val_loss = entry.history.get("val_loss", [])
+    return {
+        "initialised_from": entry.architecture.get("initialised_from"),
+        "epochs": len(val_loss),
+        "learning_rate": entry.architecture.get("learning_rate"),
+        "learning_rate_decay": entry.architecture.get("learning_rate_decay"),
+        "output_transform": entry.output.kind,
+        "best_val_loss": min(val_loss) if val_loss else None,
+    }
 
 
 def _wants_new_output_transform(start: NetworkEntry, config: NetworkConfig) -> bool:
