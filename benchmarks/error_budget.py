@@ -50,7 +50,7 @@ class MixedNetworks:
 
     def __init__(self, networks: Any, truth: Mapping[str, np.ndarray], use: set[str]) -> None:
         self._networks = networks
-        self._truth = truth
+        self.truth = truth
         self.use = use
 
     def __getattr__(self, name: str) -> Any:
@@ -60,7 +60,7 @@ class MixedNetworks:
         self, source: str, features: CosmologyFeatures, bases: Mapping[str, np.ndarray]
     ) -> np.ndarray:
         """Stored source, with the rows of the networks in ``use`` predicted."""
-        truth = self._truth[source]
+        truth = self.truth[source]
         if truth.shape[0] != features.tau.size:
             raise RuntimeError(
                 f"CLASS sampled {features.tau.size} tau values but the test set stores "
@@ -123,8 +123,7 @@ def main() -> None:
     with open_set(args.data / "test.h5") as test:
         for index in test.indices[: args.limit]:
             cosmology = test.cosmology(int(index), sources)
-            truth = dict(cosmology.targets)
-            mixed._truth = truth
+            mixed.truth = dict(cosmology.targets)
             point = {**cosmology.features.params, "logA": BEST_FIT["logA"]}
             for label, use in configurations.items():
                 mixed.use = use

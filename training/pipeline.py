@@ -119,13 +119,15 @@ def train_network_set(
     """
     out_dir = Path(out_dir)
     names = tuple(only) if only else networks.train
-    start_normalisation = None
+    start_set = None
     if init_from:
         from cosmicnet_cobaya.networks.network_set import read_metadata
 
-        start_normalisation = read_metadata(init_from).normalisation
-    metadata = _open_network_set(out_dir, training, extra_provenance, domain, start_normalisation)
-    initial = _initial_networks(init_from, metadata) if init_from else {}
+        start_set = read_metadata(init_from)
+    metadata = _open_network_set(
+        out_dir, training, extra_provenance, domain, start_set.normalisation if start_set else None
+    )
+    initial = _initial_networks(init_from, start_set, metadata) if start_set else {}
     for name in names:
         checkpoint = out_dir / "checkpoints" / name
         existing = metadata.networks.get(name)
@@ -137,9 +139,8 @@ def train_network_set(
             log.info("%s: already trained in %s, skipped", name, out_dir)
             continue
         config = networks.networks[name]
-        transform = start.output if start else fit_output(training, config)
-        if start and _wants_new_output_transform(start, config):
-            transform = fit_output(training, config)
+        keep_output = start is not None and not _wants_new_output_transform(start, config)
+        transform = start.output if keep_output else fit_output(training, config)
         model, history = train_network(
             name,
             config,
@@ -205,14 +206,14 @@ _TRAINING = (
 """Settings of a fine-tuning run that replace those of the starting network."""
 
 
-def _initial_networks(init_from: Path, metadata: NetworkSetMetadata) -> dict[str, NetworkEntry]:
-    """The networks of ``init_from``, after checking its input normalisation matches.
+def _initial_networks(
+    init_from: Path, initial: NetworkSetMetadata, metadata: NetworkSetMetadata
+) -> dict[str, NetworkEntry]:
+    """The networks of ``initial`` (read from ``init_from``), after checking its input
+    normalisation matches.
 
     The check fails only when ``out_dir`` already held a set of its own.
     """
-    from cosmicnet_cobaya.networks.network_set import read_metadata
-
-    initial = read_metadata(init_from)
     if initial.normalisation.to_dict() != metadata.normalisation.to_dict():
         raise ValueError(
             f"{init_from} was trained with another input normalisation than the set "

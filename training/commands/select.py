@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from training.commands.train import add_common_arguments, load_inputs
+from training.commands.train import add_common_arguments, load_inputs, validation_limit
 
 logger = logging.getLogger(__name__)
 
@@ -66,8 +66,7 @@ def run(args: argparse.Namespace) -> int:
     config = replace(config, search=replace(config.search, **overrides))
     networks = replace(networks, networks={**networks.networks, args.network: config})
     training = SetReader(args.data / "training.h5", args.limit)
-    validation_limit = args.limit if args.validation_limit is None else args.validation_limit
-    validation = SetReader(args.data / "validation.h5", validation_limit)
+    validation = SetReader(args.data / "validation.h5", validation_limit(args))
     selection = SetReader(args.data / "selection.h5", args.limit)
     settings = [family.class_settings(selection.features(i).params) for i in range(len(selection))]
     reference = spectrum_reference(settings, family.l_max, np.geomspace(1e-3, 0.3, 30))

@@ -73,6 +73,11 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def validation_limit(args: argparse.Namespace) -> int | None:
+    """How many validation cosmologies to use: --validation-limit, else --limit."""
+    return args.limit if args.validation_limit is None else args.validation_limit
+
+
 def load_inputs(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any], dict[str, Any]]:
     """Family config, parsed networks block, provenance and domain."""
     from training.config import load_config
@@ -136,8 +141,7 @@ def run(args: argparse.Namespace) -> int:
             networks={n: replace(c, **overrides) for n, c in networks.networks.items()},
         )
     training = SetReader(args.data / "training.h5", args.limit)
-    validation_limit = args.limit if args.validation_limit is None else args.validation_limit
-    validation = SetReader(args.data / "validation.h5", validation_limit)
+    validation = SetReader(args.data / "validation.h5", validation_limit(args))
     try:
         metadata = train_network_set(
             networks,
