@@ -494,3 +494,76 @@ def test_cached_training_matches_uncached(tmp_path):
         histories.append(history)
     np.testing.assert_allclose(histories[0]["loss"], histories[1]["loss"], rtol=1e-5)
     np.testing.assert_allclose(histories[0]["val_loss"], histories[1]["val_loss"], rtol=1e-5)
+
+
+def test_stacked_cosmologies_weigh_the_same_whatever_their_rows():
+    from training.train import Batch, padded, stacked
+
+    def batch(rows: int, value: float) -> Batch:
+        return Batch(
+            {"time": np.ones((rows, 2), np.float32)}, np.full((rows, 3), value, np.float32)
+        )
+
+    short, long = batch(5, 1.0), batch(70, 3.0)
+    inputs, target, weights = stacked([short, batch(0, 9.0), long])
+    assert target.shape == (128, 3) and inputs["time"].shape == (128, 2)
+    assert np.all(weights[75:] == 0)
+    # The weighted mean over rows of a per-row loss is the mean over cosmologies.
+    per_row = target[:, 0] ** 2
+    np.testing.assert_allclose(np.sum(weights * per_row) / weights.size, (1.0 + 9.0) / 2, rtol=1e-6)
+    _, single_target, single_weights = padded(long)
+    np.testing.assert_allclose(np.sum(single_weights * single_target[:, 0] ** 2) / 128, 9.0)
+    with pytest.raises(ValueError, match="no cosmology"):
+        stacked([batch(0, 1.0)])
+
+
+def test_batching_and_weight_average_keys_are_validated():
+    from training.network_config import NetworkConfigError, parse_networks_config
+
+    config = parse_networks_config(
+        {"t0": {"cosmologies_per_batch": 4, "weight_average": 0.99}}
+    ).networks["t0"]
+    assert (config.cosmologies_per_batch, config.weight_average) == (4, 0.99)
+    assert config.architecture()["weight_average"] == 0.99
+    for bad in ({"cosmologies_per_batch": 0}, {"weight_average": 1.0}, {"weight_average": -0.1}):
+        with pytest.raises(NetworkConfigError, match=next(iter(bad))):
+            parse_networks_config({"t0": bad})
+
+
+def test_weight_average_is_what_is_validated_kept_and_resumed(tmp_path):
+    from training.network_config import parse_networks_config
+    from training.train import (
+        AVERAGE_FILE,
+        fit_normalisation,
+        fit_output,
+        make_batch,
+        padded,
+        train_network,
+    )
+
+    block = {
+        **TINY,
+        "t0": {**TINY["t0"], "epochs": 2, "weight_average": 0.5, "cosmologies_per_batch": 2},
+    }
+    config = parse_networks_config(block).networks["t0"]
+    data, validation = SyntheticSet(3, seed=1), SyntheticSet(1, seed=2)
+    norm, transform = fit_normalisation(data), fit_output(data, config)
+    model, history = train_network(
+        "t0", config, data, validation, norm, transform, tmp_path, epochs=1, progress=False
+    )
+    assert (tmp_path / AVERAGE_FILE).is_file()
+    assert len(history["val_loss_unaveraged"]) == 1
+    assert history["val_loss_unaveraged"][0] != history["val_loss"][0]
+    batch = make_batch(validation, 0, config, norm, transform)
+    inputs, _, _ = padded(batch)
+    prediction = np.asarray(model.predict_on_batch(inputs))[: batch.target.shape[0]]
+    loss = float(np.mean((prediction - batch.target) ** 2))
+    np.testing.assert_allclose(loss, history["val_loss"][0], rtol=1e-4)
+    # Resuming continues the same average: two epochs at once give the same history.
+    _, resumed = train_network(
+        "t0", config, data, validation, norm, transform, tmp_path, epochs=2, progress=False
+    )
+    _, straight = train_network(
+        "t0", config, data, validation, norm, transform, tmp_path / "straight", progress=False
+    )
+    np.testing.assert_allclose(resumed["val_loss"], straight["val_loss"], rtol=1e-4)

@@ -19,7 +19,8 @@ Per network: ``epochs``, ``learning_rate``, ``seed``, ``time_inputs``,
 and ``output_std_cap`` (affine_k only), ``time_dense``,
 ``time_skip``, ``params_dense``, ``scales_dense``, ``conv_branches`` (a list
 of branches, each a list of ``{filters, kernel, stride, pool}``),
-``central_dense``, ``leaky_slope``, ``learning_rate_decay``, ``source`` (the
+``central_dense``, ``leaky_slope``, ``learning_rate_decay``,
+``cosmologies_per_batch``, ``weight_average``, ``source`` (the
 CLASS source a network predicts; default its name), ``tau_range`` (the slices
 it serves, ``[low, high]`` in units of tau_rec, high null for open; the
 networks of one source must not overlap and, to serve it, cover every tau),
@@ -107,6 +108,10 @@ class NetworkConfig:
     learning_rate: float = 1e-3
     learning_rate_decay: float = 1.0
     """The learning rate is multiplied by this factor after every epoch."""
+    cosmologies_per_batch: int = 1
+    """Cosmologies (all their served tau slices) per training step; the paper uses one."""
+    weight_average: float = 0.0
+    """Momentum of the moving average of the weights over the steps (0: no averaging)."""
     leaky_slope: float = 0.3
     seed: int = 1234
     source: str = ""
@@ -246,13 +251,20 @@ def _network(name: str, data: Mapping[str, Any], top: Mapping[str, Any]) -> Netw
     for key, value in data.items():
         if key in ("time_dense", "central_dense"):
             changes[key] = _positive_ints(value, f"{where}.{key}")
-        elif key in ("epochs", "params_dense", "scales_dense", "seed"):
-            if not isinstance(value, int) or value < 0 or (key == "epochs" and value == 0):
+        elif key in ("epochs", "params_dense", "scales_dense", "seed", "cosmologies_per_batch"):
+            positive = key in ("epochs", "cosmologies_per_batch")
+            if not isinstance(value, int) or value < 0 or (positive and value == 0):
                 raise NetworkConfigError(f"{where}.{key} must be a positive integer")
             changes[key] = value
         elif key == "learning_rate_decay":
             if not isinstance(value, int | float) or not 0 < value <= 1:
                 raise NetworkConfigError(f"{where}.{key} must be a number in (0, 1]")
+            changes[key] = float(value)
+        elif key == "weight_average":
+            if not isinstance(value, int | float) or not 0 <= value < 1:
+                raise NetworkConfigError(
+                    f"{where}.weight_average must be a number in [0, 1) (0: no averaging)"
+                )
             changes[key] = float(value)
         elif key in ("output_std_floor", "output_std_cap"):
             if not isinstance(value, int | float) or value < 0:

@@ -176,6 +176,8 @@ def _run_summary(entry: NetworkEntry) -> dict[str, Any]:
         "epochs": len(val_loss),
         "learning_rate": entry.architecture.get("learning_rate"),
         "learning_rate_decay": entry.architecture.get("learning_rate_decay"),
+        "cosmologies_per_batch": entry.architecture.get("cosmologies_per_batch", 1),
+        "weight_average": entry.architecture.get("weight_average", 0.0),
         "output_transform": entry.output.kind,
         "best_val_loss": min(val_loss) if val_loss else None,
     }
@@ -196,6 +198,8 @@ _TRAINING = (
     "epochs",
     "learning_rate",
     "learning_rate_decay",
+    "cosmologies_per_batch",
+    "weight_average",
     "seed",
     "source",
     "tau_range",

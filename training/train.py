@@ -1,6 +1,10 @@
 """Training of one network and of a whole network set, with checkpoints and resume.
 
-One batch is one cosmology: all its tau slices (paper section 3.2).  After each
+One batch is one cosmology: all its tau slices (paper section 3.2), or several
+(``cosmologies_per_batch``), each weighing the same.  Optionally the weights
+are averaged over the steps (``weight_average``, an exponential moving
+average); validation, the kept epoch and the saved network then use the
+averaged weights.  After each
 epoch the validation loss is computed and a checkpoint (model with optimizer
 state, history, epoch) is written, so an interrupted training resumes where it
 stopped.  Seeds are fixed; the order of cosmologies in each epoch depends only
@@ -90,19 +94,59 @@ weight), so that cosmologies with different tau counts reuse a few traced graphs
 
 
 def padded(batch: Batch, multiple: int = PAD_MULTIPLE) -> tuple[dict, np.ndarray, np.ndarray]:
-    """Inputs, target and sample weights padded to a multiple of ``multiple`` rows.
+    """Inputs, target and sample weights of one cosmology, padded to a multiple of ``multiple``."""
+    return stacked([batch], multiple)
 
-    Real rows weigh n_padded / n_real, so the weighted mean equals the mean over
-    the real rows.
+
+def stacked(
+    batches: Sequence[Batch], multiple: int = PAD_MULTIPLE
+) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Several cosmologies in one training step, padded to a multiple of ``multiple`` rows.
+
+    Padding rows weigh zero and the rows of each cosmology weigh
+    n_padded / (n_cosmologies n_rows), so the weighted mean is the mean over
+    the cosmologies of their own mean squared error: every cosmology counts
+    the same, whatever its number of tau slices.
     """
-    n = batch.target.shape[0]
+    batches = [batch for batch in batches if batch.target.shape[0]]
+    if not batches:
+        raise ValueError("no cosmology in this step has a tau slice in the network's range")
+    n = sum(batch.target.shape[0] for batch in batches)
     m = -(-n // multiple) * multiple
 
-    def pad(value: np.ndarray) -> np.ndarray:
-        return np.concatenate([value, np.zeros((m - n, *value.shape[1:]), value.dtype)])
+    def join(values: list[np.ndarray]) -> np.ndarray:
+        first = values[0]
+        return np.concatenate([*values, np.zeros((m - n, *first.shape[1:]), first.dtype)])
 
-    weights = np.concatenate([np.full(n, m / n), np.zeros(m - n)]).astype(np.float32)
-    return {key: pad(value) for key, value in batch.inputs.items()}, pad(batch.target), weights
+    weights = np.concatenate(
+        [np.full(b.target.shape[0], m / (len(batches) * b.target.shape[0])) for b in batches]
+        + [np.zeros(m - n)]
+    ).astype(np.float32)
+    inputs = {key: join([batch.inputs[key] for batch in batches]) for key in batches[0].inputs}
+    return inputs, join([batch.target for batch in batches]), weights
+
+
+class WeightAverage:
+    """Exponential moving average of a model's weights, updated after every step.
+
+    Training on one cosmology per step leaves the raw weights leaning towards
+    the last cosmologies seen; their average over the last ~1/(1 - momentum)
+    steps does not (Polyak averaging).
+    """
+
+    def __init__(self, weights: Sequence[np.ndarray], momentum: float) -> None:
+        self.momentum = momentum
+        self.weights = [np.array(value, dtype=np.float64) for value in weights]
+
+    def update(self, weights: Sequence[np.ndarray]) -> None:
+        """Move the average towards ``weights``."""
+        for average, value in zip(self.weights, weights, strict=True):
+            average *= self.momentum
+            average += (1.0 - self.momentum) * value
+
+    def as_model_weights(self, like: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """The averaged weights in the dtypes of ``like``."""
+        return [a.astype(w.dtype) for a, w in zip(self.weights, like, strict=True)]
 
 
 class BatchCache:
@@ -212,6 +256,26 @@ def validation_loss(
     return float(np.mean(losses))
 
 
+AVERAGE_FILE = "average.weights.h5"
+"""Checkpoint of the averaged weights (``weight_average`` > 0)."""
+
+
+def _weight_average(
+    model: Any, config: NetworkConfig, checkpoint_dir: Path, resumed: bool
+) -> WeightAverage | None:
+    """The running weight average of a run, restored from its checkpoint when resuming."""
+    if not config.weight_average:
+        return None
+    raw = model.get_weights()
+    path = checkpoint_dir / AVERAGE_FILE
+    if resumed and path.is_file():
+        model.load_weights(path)
+        average = WeightAverage(model.get_weights(), config.weight_average)
+        model.set_weights(raw)
+        return average
+    return WeightAverage(raw, config.weight_average)
+
+
 def train_network(
     name: str,
     config: NetworkConfig,
@@ -233,9 +297,11 @@ def train_network(
     when it was trained for another affine output transform
     (``initial_transform``), its output layer is rewritten for ``transform``.
     Up to ``cache_bytes`` of batches stay in memory between epochs.
-    The returned model is the one of the epoch with the lowest validation loss.
+    The returned model is the one of the epoch with the lowest validation loss
+    (with ``config.weight_average``, its averaged weights).
     History keys: ``loss`` (mean training loss per epoch), ``val_loss``,
-    ``seconds`` (wall time per epoch), ``learning_rate``, ``best_epoch`` (1-based).
+    ``seconds`` (wall time per epoch), ``learning_rate``, ``best_epoch`` (1-based)
+    and, when averaging, ``val_loss_unaveraged`` (the raw weights' validation loss).
     """
     import keras
 
@@ -276,6 +342,8 @@ def train_network(
         return make_batch(data, index, config, norm, transform)
 
     batch_of = BatchCache(build, cache_bytes)
+    average = _weight_average(model, config, checkpoint_dir, resumed=start > 0)
+    per_step = config.cosmologies_per_batch
     for epoch in range(start, epochs):
         keras.utils.set_random_seed(config.seed + 7919 * (epoch + 1))
         rate = config.learning_rate * config.learning_rate_decay**epoch
@@ -284,36 +352,52 @@ def train_network(
         tick = time.perf_counter()
         losses = []
         with _progress(len(order), f"{name} epoch {epoch + 1}/{epochs}", progress) as bar:
-            for index in order:
-                batch = batch_of(training, int(index))
-                bar.update()
-                if batch.target.shape[0] == 0:
+            for first in range(0, len(order), per_step):
+                step = [batch_of(training, int(index)) for index in order[first : first + per_step]]
+                bar.update(len(step))
+                if not any(batch.target.shape[0] for batch in step):
                     continue
-                inputs, target, weights = padded(batch)
+                inputs, target, weights = stacked(step)
                 losses.append(float(model.train_on_batch(inputs, target, sample_weight=weights)))
+                if average is not None:
+                    average.update(model.get_weights())
                 bar.set_postfix(loss=f"{losses[-1]:.3g}")
+        raw_weights = model.get_weights()
+        if average is not None:
+            history.setdefault("val_loss_unaveraged", []).append(
+                validation_loss(model, validation, batch_of)
+            )
+            model.set_weights(average.as_model_weights(raw_weights))
         val = validation_loss(model, validation, batch_of)
         history["loss"].append(float(np.mean(losses)))
         history["val_loss"].append(val)
         history["seconds"].append(time.perf_counter() - tick)
         history.setdefault("learning_rate", []).append(rate)
         log.info(
-            "%s epoch %d/%d: loss %.4g, val_loss %.4g (%.1f s)",
+            "%s epoch %d/%d: loss %.4g, val_loss %.4g%s (%.1f s)",
             name,
             epoch + 1,
             epochs,
             history["loss"][-1],
             val,
+            f" (unaveraged {history['val_loss_unaveraged'][-1]:.4g})" if average else "",
             history["seconds"][-1],
         )
         if val <= min(history["val_loss"]):
             temporary = checkpoint_dir / "best.tmp.keras"
             model.save(temporary)
             temporary.replace(best_path)
+        if average is not None:
+            temporary = checkpoint_dir / "average.tmp.weights.h5"
+            model.save_weights(temporary)
+            temporary.replace(checkpoint_dir / AVERAGE_FILE)
+            model.set_weights(raw_weights)
         temporary = checkpoint_dir / "model.tmp.keras"
         model.save(temporary)
         temporary.replace(model_path)
         state_path.write_text(json.dumps({"epoch": epoch + 1, "history": history}))
+    if average is not None:
+        model.set_weights(average.as_model_weights(model.get_weights()))
     best = int(np.argmin(history["val_loss"]))
     history["best_epoch"] = [best + 1]
     if best + 1 != len(history["val_loss"]) and best_path.is_file():
