@@ -567,3 +567,56 @@ def test_weight_average_is_what_is_validated_kept_and_resumed(tmp_path):
         "t0", config, data, validation, norm, transform, tmp_path / "straight", progress=False
     )
     np.testing.assert_allclose(resumed["val_loss"], straight["val_loss"], rtol=1e-4)
+
+
+def test_projected_loss_matches_numpy_and_weighs_coherent_errors():
+    from training.losses import ProjectedSourceLoss, projected_error, trapezoid_weights
+    from training.train import Batch, stacked, with_line_of_sight
+
+    np.testing.assert_allclose(trapezoid_weights(np.array([0.0, 1.0, 3.0])), [0.5, 1.5, 1.0])
+    rng = np.random.default_rng(5)
+    k = np.geomspace(1e-3, 0.2, 7)
+    batches, predictions = [], []
+    for rows in (9, 5):
+        tau = np.sort(rng.uniform(200.0, 400.0, rows))
+        line_of_sight = np.stack([tau, trapezoid_weights(tau) / 280.0], axis=1)
+        target = rng.normal(size=(rows, k.size))
+        batches.append(Batch({"time": np.zeros((rows, 1))}, target, line_of_sight))
+        predictions.append(target + rng.normal(scale=0.1, size=target.shape))
+    _, target, weights = stacked(batches)
+    y_true = with_line_of_sight(batches, target)
+    y_pred = np.zeros_like(target)
+    y_pred[:14] = np.concatenate(predictions)
+    loss = ProjectedSourceLoss(k, weight=3.0, segments=3)
+    got = float(loss(y_true, y_pred, sample_weight=weights))
+    expected = np.mean(
+        [
+            np.mean((p - b.target) ** 2)
+            + 3.0 * projected_error(p - b.target, *b.line_of_sight.T, k)
+            for p, b in zip(predictions, batches, strict=True)
+        ]
+    )
+    np.testing.assert_allclose(got, expected, rtol=1e-4)
+    # The same error, coherent along tau or alternating in sign: equal MSE,
+    # very different projection.
+    tau, dtau = batches[0].line_of_sight.T
+    coherent = np.full((9, 2), 0.1)
+    alternating = coherent * (-1.0) ** np.arange(9)[:, None]
+    assert projected_error(coherent, tau, dtau, k[:2]) > 10 * projected_error(
+        alternating, tau, dtau, k[:2]
+    )
+
+
+def test_projected_loss_trains_and_resumes(tmp_path):
+    from training.network_config import parse_networks_config
+    from training.train import fit_normalisation, fit_output, train_network
+
+    block = {**TINY, "t0": {**TINY["t0"], "epochs": 2, "projected_loss_weight": 10.0}}
+    config = parse_networks_config(block).networks["t0"]
+    data, validation = SyntheticSet(2, seed=1), SyntheticSet(1, seed=2)
+    norm, transform = fit_normalisation(data), fit_output(data, config)
+    args = ("t0", config, data, validation, norm, transform, tmp_path)
+    _, first = train_network(*args, epochs=1, progress=False)
+    _, resumed = train_network(*args, progress=False)  # reloads the compiled checkpoint
+    assert len(resumed["val_projected"]) == 2 and resumed["val_projected"][0] > 0
+    assert resumed["val_loss"][0] == first["val_loss"][0]

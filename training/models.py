@@ -8,6 +8,8 @@ central dense layers (LeakyReLU); a linear output of one value per k.
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 
 from training.network_config import NetworkConfig
@@ -76,7 +78,7 @@ def build_model(config: NetworkConfig, n_k: int, n_params: int, n_scales: int) -
     return keras.Model(inputs=inputs, outputs=output, name="cosmicnet")
 
 
-def compile_model(model: keras.Model, learning_rate: float) -> keras.Model:
-    """Adam and the mean squared error of eq. 3.1 (per k, averaged)."""
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate), loss="mse")
+def compile_model(model: keras.Model, learning_rate: float, loss: Any = "mse") -> keras.Model:
+    """Adam and, by default, the mean squared error of eq. 3.1 (per k, averaged)."""
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate), loss=loss)
     return model

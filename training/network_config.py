@@ -20,7 +20,7 @@ and ``output_std_cap`` (affine_k only), ``time_dense``,
 ``time_skip``, ``params_dense``, ``scales_dense``, ``conv_branches`` (a list
 of branches, each a list of ``{filters, kernel, stride, pool}``),
 ``central_dense``, ``leaky_slope``, ``learning_rate_decay``,
-``cosmologies_per_batch``, ``weight_average``, ``source`` (the
+``cosmologies_per_batch``, ``weight_average``, ``projected_loss_weight``, ``source`` (the
 CLASS source a network predicts; default its name), ``tau_range`` (the slices
 it serves, ``[low, high]`` in units of tau_rec, high null for open; the
 networks of one source must not overlap and, to serve it, cover every tau),
@@ -112,6 +112,8 @@ class NetworkConfig:
     """Cosmologies (all their served tau slices) per training step; the paper uses one."""
     weight_average: float = 0.0
     """Momentum of the moving average of the weights over the steps (0: no averaging)."""
+    projected_loss_weight: float = 0.0
+    """Weight of the line-of-sight projected error in the loss (training/losses.py; 0: MSE)."""
     leaky_slope: float = 0.3
     seed: int = 1234
     source: str = ""
@@ -266,7 +268,7 @@ def _network(name: str, data: Mapping[str, Any], top: Mapping[str, Any]) -> Netw
                     f"{where}.weight_average must be a number in [0, 1) (0: no averaging)"
                 )
             changes[key] = float(value)
-        elif key in ("output_std_floor", "output_std_cap"):
+        elif key in ("output_std_floor", "output_std_cap", "projected_loss_weight"):
             if not isinstance(value, int | float) or value < 0:
                 raise NetworkConfigError(f"{where}.{key} must be a number >= 0")
             changes[key] = float(value)

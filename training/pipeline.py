@@ -178,6 +178,7 @@ def _run_summary(entry: NetworkEntry) -> dict[str, Any]:
         "learning_rate_decay": entry.architecture.get("learning_rate_decay"),
         "cosmologies_per_batch": entry.architecture.get("cosmologies_per_batch", 1),
         "weight_average": entry.architecture.get("weight_average", 0.0),
+        "projected_loss_weight": entry.architecture.get("projected_loss_weight", 0.0),
         "output_transform": entry.output.kind,
         "best_val_loss": min(val_loss) if val_loss else None,
     }
@@ -200,6 +201,7 @@ _TRAINING = (
     "learning_rate_decay",
     "cosmologies_per_batch",
     "weight_average",
+    "projected_loss_weight",
     "seed",
     "source",
     "tau_range",

@@ -34,6 +34,7 @@ from cosmicnet_cobaya.networks.network_set import (
 )
 from cosmicnet_cobaya.networks.normalisation import InputNormalisation, OutputTransform
 from cosmicnet_cobaya.networks.time_ranges import rows_in_range
+from training.losses import ProjectedSourceLoss, projected_error, trapezoid_weights
 from training.network_config import NetworkConfig
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,8 @@ class Batch:
 
     inputs: dict[str, np.ndarray]
     target: np.ndarray
+    line_of_sight: np.ndarray | None = None
+    """Per slice: tau [Mpc] and its trapezoid weight in units of tau_rec (projected loss)."""
 
     @property
     def nbytes(self) -> int:
@@ -85,7 +88,9 @@ def make_batch(
     inputs = assemble_inputs(features, config.inputs, norm, bases)
     source = np.asarray(data.target(index, config.source), dtype=np.float64)[mask]
     target = transform.forward(source)
-    return Batch(inputs, np.ascontiguousarray(target, dtype=np.float32))
+    weights = trapezoid_weights(features.tau) / features.scalars["tau_rec"]
+    line_of_sight = np.stack([features.tau, weights], axis=1).astype(np.float32)
+    return Batch(inputs, np.ascontiguousarray(target, dtype=np.float32), line_of_sight)
 
 
 PAD_MULTIPLE = 64
@@ -124,6 +129,24 @@ def stacked(
     ).astype(np.float32)
     inputs = {key: join([batch.inputs[key] for batch in batches]) for key in batches[0].inputs}
     return inputs, join([batch.target for batch in batches]), weights
+
+
+def with_line_of_sight(batches: Sequence[Batch], target: np.ndarray) -> np.ndarray:
+    """``stacked``'s target with the columns the projected loss reads.
+
+    Appends tau, its trapezoid weight and the cosmology's place in the step
+    (padding rows: one past the last, with zero weight).
+    """
+    batches = [batch for batch in batches if batch.target.shape[0]]
+    columns = np.zeros((target.shape[0], 3), np.float32)
+    columns[:, 2] = len(batches)
+    start = 0
+    for place, batch in enumerate(batches):
+        stop = start + batch.target.shape[0]
+        columns[start:stop, :2] = batch.line_of_sight
+        columns[start:stop, 2] = place
+        start = stop
+    return np.concatenate([target, columns], axis=1)
 
 
 class WeightAverage:
@@ -276,6 +299,22 @@ def _weight_average(
     return WeightAverage(raw, config.weight_average)
 
 
+def validation_projected_error(
+    model: Any, data: CosmologySet, batch_of: Callable[[CosmologySet, int], Batch]
+) -> float:
+    """Mean over the cosmologies of ``data`` of the line-of-sight projected error."""
+    values = []
+    for index in range(len(data)):
+        batch = batch_of(data, index)
+        if batch.target.shape[0] == 0:
+            continue
+        inputs, _, _ = padded(batch)
+        prediction = np.asarray(model.predict_on_batch(inputs))[: batch.target.shape[0]]
+        tau, dtau = batch.line_of_sight.T
+        values.append(projected_error(prediction - batch.target, tau, dtau, data.k))
+    return float(np.mean(values))
+
+
 def train_network(
     name: str,
     config: NetworkConfig,
@@ -308,6 +347,7 @@ def train_network(
     from training.models import build_model, compile_model
 
     epochs = config.epochs if epochs is None else epochs
+    per_step = config.cosmologies_per_batch
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     state_path = checkpoint_dir / "state.json"
     model_path = checkpoint_dir / "model.keras"
@@ -334,7 +374,12 @@ def train_network(
                 retarget_output_layer(model, initial_transform, transform)
         else:
             model = build_model(config, training.k.size, n_params, len(SCALE_NAMES))
-        model = compile_model(model, config.learning_rate)
+        loss = (
+            ProjectedSourceLoss(training.k, config.projected_loss_weight, per_step + 1)
+            if config.projected_loss_weight
+            else "mse"
+        )
+        model = compile_model(model, config.learning_rate, loss)
         history = {"loss": [], "val_loss": [], "seconds": [], "learning_rate": []}
         start = 0
 
@@ -343,7 +388,6 @@ def train_network(
 
     batch_of = BatchCache(build, cache_bytes)
     average = _weight_average(model, config, checkpoint_dir, resumed=start > 0)
-    per_step = config.cosmologies_per_batch
     for epoch in range(start, epochs):
         keras.utils.set_random_seed(config.seed + 7919 * (epoch + 1))
         rate = config.learning_rate * config.learning_rate_decay**epoch
@@ -358,6 +402,8 @@ def train_network(
                 if not any(batch.target.shape[0] for batch in step):
                     continue
                 inputs, target, weights = stacked(step)
+                if config.projected_loss_weight:
+                    target = with_line_of_sight(step, target)
                 losses.append(float(model.train_on_batch(inputs, target, sample_weight=weights)))
                 if average is not None:
                     average.update(model.get_weights())
@@ -369,6 +415,10 @@ def train_network(
             )
             model.set_weights(average.as_model_weights(raw_weights))
         val = validation_loss(model, validation, batch_of)
+        if config.projected_loss_weight:
+            history.setdefault("val_projected", []).append(
+                validation_projected_error(model, validation, batch_of)
+            )
         history["loss"].append(float(np.mean(losses)))
         history["val_loss"].append(val)
         history["seconds"].append(time.perf_counter() - tick)
@@ -380,7 +430,12 @@ def train_network(
             epochs,
             history["loss"][-1],
             val,
-            f" (unaveraged {history['val_loss_unaveraged'][-1]:.4g})" if average else "",
+            (f" (unaveraged {history['val_loss_unaveraged'][-1]:.4g})" if average else "")
+            + (
+                f", projected {history['val_projected'][-1]:.4g}"
+                if config.projected_loss_weight
+                else ""
+            ),
             history["seconds"][-1],
         )
         if val <= min(history["val_loss"]):
