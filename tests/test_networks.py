@@ -587,12 +587,12 @@ def test_projected_loss_matches_numpy_and_weighs_coherent_errors():
     y_true = with_line_of_sight(batches, target)
     y_pred = np.zeros_like(target)
     y_pred[:14] = np.concatenate(predictions)
-    loss = ProjectedSourceLoss(k, weight=3.0, segments=3)
+    loss = ProjectedSourceLoss(k, weight=3.0, segments=3, frequencies=(0.0, 0.5, 1.0))
     got = float(loss(y_true, y_pred, sample_weight=weights))
     expected = np.mean(
         [
             np.mean((p - b.target) ** 2)
-            + 3.0 * projected_error(p - b.target, *b.line_of_sight.T, k)
+            + 3.0 * projected_error(p - b.target, *b.line_of_sight.T, k, (0.0, 0.5, 1.0))
             for p, b in zip(predictions, batches, strict=True)
         ]
     )
@@ -602,9 +602,10 @@ def test_projected_loss_matches_numpy_and_weighs_coherent_errors():
     tau, dtau = batches[0].line_of_sight.T
     coherent = np.full((9, 2), 0.1)
     alternating = coherent * (-1.0) ** np.arange(9)[:, None]
-    assert projected_error(coherent, tau, dtau, k[:2]) > 10 * projected_error(
-        alternating, tau, dtau, k[:2]
-    )
+    for frequencies in ((0.0,), (1.0,)):
+        assert projected_error(coherent, tau, dtau, k[:2], frequencies) > 10 * projected_error(
+            alternating, tau, dtau, k[:2], frequencies
+        )
 
 
 def test_projected_loss_trains_and_resumes(tmp_path):

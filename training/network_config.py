@@ -20,7 +20,8 @@ and ``output_std_cap`` (affine_k only), ``time_dense``,
 ``time_skip``, ``params_dense``, ``scales_dense``, ``conv_branches`` (a list
 of branches, each a list of ``{filters, kernel, stride, pool}``),
 ``central_dense``, ``leaky_slope``, ``learning_rate_decay``,
-``cosmologies_per_batch``, ``weight_average``, ``projected_loss_weight``, ``source`` (the
+``cosmologies_per_batch``, ``weight_average``, ``projected_loss_weight``,
+``projected_loss_frequencies``, ``source`` (the
 CLASS source a network predicts; default its name), ``tau_range`` (the slices
 it serves, ``[low, high]`` in units of tau_rec, high null for open; the
 networks of one source must not overlap and, to serve it, cover every tau),
@@ -114,6 +115,8 @@ class NetworkConfig:
     """Momentum of the moving average of the weights over the steps (0: no averaging)."""
     projected_loss_weight: float = 0.0
     """Weight of the line-of-sight projected error in the loss (training/losses.py; 0: MSE)."""
+    projected_loss_frequencies: tuple[float, ...] = (0.0, 0.25)
+    """Frequencies along tau, in units of k, at which the error is projected."""
     leaky_slope: float = 0.3
     seed: int = 1234
     source: str = ""
@@ -289,6 +292,11 @@ def _network(name: str, data: Mapping[str, Any], top: Mapping[str, Any]) -> Netw
             if not isinstance(value, bool):
                 raise NetworkConfigError(f"{where}.{key} must be true or false")
             changes[key] = value
+        elif key == "projected_loss_frequencies":
+            values = value if isinstance(value, list | tuple) else [value]
+            if not values or not all(isinstance(v, int | float) and 0 <= v <= 1 for v in values):
+                raise NetworkConfigError(f"{where}.{key} must be numbers in [0, 1] (units of k)")
+            changes[key] = tuple(float(v) for v in values)
         elif key in ("time_inputs", "k_bases"):
             changes[key] = tuple(value)
         elif key == "output_transform":

@@ -202,6 +202,7 @@ _TRAINING = (
     "cosmologies_per_batch",
     "weight_average",
     "projected_loss_weight",
+    "projected_loss_frequencies",
     "seed",
     "source",
     "tau_range",

@@ -300,7 +300,10 @@ def _weight_average(
 
 
 def validation_projected_error(
-    model: Any, data: CosmologySet, batch_of: Callable[[CosmologySet, int], Batch]
+    model: Any,
+    data: CosmologySet,
+    batch_of: Callable[[CosmologySet, int], Batch],
+    frequencies: Sequence[float],
 ) -> float:
     """Mean over the cosmologies of ``data`` of the line-of-sight projected error."""
     values = []
@@ -311,7 +314,8 @@ def validation_projected_error(
         inputs, _, _ = padded(batch)
         prediction = np.asarray(model.predict_on_batch(inputs))[: batch.target.shape[0]]
         tau, dtau = batch.line_of_sight.T
-        values.append(projected_error(prediction - batch.target, tau, dtau, data.k))
+        error = prediction - batch.target
+        values.append(projected_error(error, tau, dtau, data.k, frequencies))
     return float(np.mean(values))
 
 
@@ -375,7 +379,12 @@ def train_network(
         else:
             model = build_model(config, training.k.size, n_params, len(SCALE_NAMES))
         loss = (
-            ProjectedSourceLoss(training.k, config.projected_loss_weight, per_step + 1)
+            ProjectedSourceLoss(
+                training.k,
+                config.projected_loss_weight,
+                per_step + 1,
+                config.projected_loss_frequencies,
+            )
             if config.projected_loss_weight
             else "mse"
         )
@@ -417,7 +426,9 @@ def train_network(
         val = validation_loss(model, validation, batch_of)
         if config.projected_loss_weight:
             history.setdefault("val_projected", []).append(
-                validation_projected_error(model, validation, batch_of)
+                validation_projected_error(
+                    model, validation, batch_of, config.projected_loss_frequencies
+                )
             )
         history["loss"].append(float(np.mean(losses)))
         history["val_loss"].append(val)
