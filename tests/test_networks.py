@@ -621,3 +621,9 @@ def test_projected_loss_trains_and_resumes(tmp_path):
     _, resumed = train_network(*args, progress=False)  # reloads the compiled checkpoint
     assert len(resumed["val_projected"]) == 2 and resumed["val_projected"][0] > 0
     assert resumed["val_loss"][0] == first["val_loss"][0]
+    # The kept epoch is chosen by the training objective, not by the MSE alone.
+    np.testing.assert_allclose(
+        resumed["val_loss"],
+        np.add(resumed["val_mse"], 10.0 * np.asarray(resumed["val_projected"])),
+        rtol=1e-6,
+    )

@@ -344,7 +344,9 @@ def train_network(
     (with ``config.weight_average``, its averaged weights).
     History keys: ``loss`` (mean training loss per epoch), ``val_loss``,
     ``seconds`` (wall time per epoch), ``learning_rate``, ``best_epoch`` (1-based)
-    and, when averaging, ``val_loss_unaveraged`` (the raw weights' validation loss).
+    and, when averaging, ``val_loss_unaveraged`` (the raw weights' validation MSE).
+    With the projected loss, ``val_loss`` is the training objective, MSE plus
+    ``projected_loss_weight`` times ``val_projected``, and ``val_mse`` its MSE part.
     """
     import keras
 
@@ -424,12 +426,15 @@ def train_network(
             )
             model.set_weights(average.as_model_weights(raw_weights))
         val = validation_loss(model, validation, batch_of)
+        notes = [f"unaveraged mse {history['val_loss_unaveraged'][-1]:.4g}"] if average else []
         if config.projected_loss_weight:
-            history.setdefault("val_projected", []).append(
-                validation_projected_error(
-                    model, validation, batch_of, config.projected_loss_frequencies
-                )
+            projected = validation_projected_error(
+                model, validation, batch_of, config.projected_loss_frequencies
             )
+            history.setdefault("val_mse", []).append(val)
+            history.setdefault("val_projected", []).append(projected)
+            notes[:0] = [f"mse {val:.4g}", f"projected {projected:.4g}"]
+            val += config.projected_loss_weight * projected
         history["loss"].append(float(np.mean(losses)))
         history["val_loss"].append(val)
         history["seconds"].append(time.perf_counter() - tick)
@@ -441,12 +446,7 @@ def train_network(
             epochs,
             history["loss"][-1],
             val,
-            (f" (unaveraged {history['val_loss_unaveraged'][-1]:.4g})" if average else "")
-            + (
-                f", projected {history['val_projected'][-1]:.4g}"
-                if config.projected_loss_weight
-                else ""
-            ),
+            f" ({', '.join(notes)})" if notes else "",
             history["seconds"][-1],
         )
         if val <= min(history["val_loss"]):
