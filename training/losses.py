@@ -5,7 +5,7 @@ Along tau, j_l oscillates with the local frequency omega = k sqrt(1 - (l / x)^2)
 x = k (tau_0 - tau): from omega ~ 0 at the turning point x ~ l, where most of
 C_l comes from, up to omega ~ k for x >> l.  An error pattern therefore
 reaches the spectra through its Fourier components along tau at frequencies
-omega = f k, 0 <= f <= 1,
+omega = f k, 0 <= f <= 1 (default f = 0, 0.25, 0.5),
 
     P_f(k) = sum_r dtau_r err(k, tau_r) exp(i f k tau_r),
 

@@ -115,7 +115,7 @@ class NetworkConfig:
     """Momentum of the moving average of the weights over the steps (0: no averaging)."""
     projected_loss_weight: float = 0.0
     """Weight of the line-of-sight projected error in the loss (training/losses.py; 0: MSE)."""
-    projected_loss_frequencies: tuple[float, ...] = (0.0, 0.25)
+    projected_loss_frequencies: tuple[float, ...] = (0.0, 0.25, 0.5)
     """Frequencies along tau, in units of k, at which the error is projected."""
     leaky_slope: float = 0.3
     seed: int = 1234
