@@ -154,7 +154,7 @@ class WeightAverage:
 
     Training on one cosmology per step leaves the raw weights leaning towards
     the last cosmologies seen; their average over the last ~1/(1 - momentum)
-    steps does not (Polyak averaging).
+    steps leans much less (Polyak averaging).
     """
 
     def __init__(self, weights: Sequence[np.ndarray], momentum: float) -> None:
