@@ -262,21 +262,36 @@ def _progress(total: int, description: str, enabled: bool) -> Any:
     return tqdm(total=total, desc=description, disable=not enabled, leave=False, unit="cosmo")
 
 
-def validation_loss(
-    model: Any, data: CosmologySet, batch_of: Callable[[CosmologySet, int], Batch]
-) -> float:
-    """Mean over the cosmologies of ``data`` of the per-cosmology MSE."""
-    losses = []
+def validation_scores(
+    model: Any,
+    data: CosmologySet,
+    batch_of: Callable[[CosmologySet, int], Batch],
+    frequencies: Sequence[float] | None = None,
+) -> tuple[float, float | None]:
+    """Mean over the cosmologies of ``data`` of the per-cosmology MSE and, with
+    ``frequencies``, of the line-of-sight projected error (one forward pass each)."""
+    losses, projected = [], []
     for index in range(len(data)):
         batch = batch_of(data, index)
         if batch.target.shape[0] == 0:
             continue
         inputs, _, _ = padded(batch)
         prediction = np.asarray(model.predict_on_batch(inputs))[: batch.target.shape[0]]
-        losses.append(float(np.mean((prediction - batch.target) ** 2)))
+        error = prediction - batch.target
+        losses.append(float(np.mean(error**2)))
+        if frequencies is not None:
+            tau, dtau = batch.line_of_sight.T
+            projected.append(projected_error(error, tau, dtau, data.k, frequencies))
     if not losses:
         raise ValueError("no validation cosmology has a tau slice in the network's range")
-    return float(np.mean(losses))
+    return float(np.mean(losses)), float(np.mean(projected)) if projected else None
+
+
+def validation_loss(
+    model: Any, data: CosmologySet, batch_of: Callable[[CosmologySet, int], Batch]
+) -> float:
+    """Mean over the cosmologies of ``data`` of the per-cosmology MSE."""
+    return validation_scores(model, data, batch_of)[0]
 
 
 AVERAGE_FILE = "average.weights.h5"
@@ -297,26 +312,6 @@ def _weight_average(
         model.set_weights(raw)
         return average
     return WeightAverage(raw, config.weight_average)
-
-
-def validation_projected_error(
-    model: Any,
-    data: CosmologySet,
-    batch_of: Callable[[CosmologySet, int], Batch],
-    frequencies: Sequence[float],
-) -> float:
-    """Mean over the cosmologies of ``data`` of the line-of-sight projected error."""
-    values = []
-    for index in range(len(data)):
-        batch = batch_of(data, index)
-        if batch.target.shape[0] == 0:
-            continue
-        inputs, _, _ = padded(batch)
-        prediction = np.asarray(model.predict_on_batch(inputs))[: batch.target.shape[0]]
-        tau, dtau = batch.line_of_sight.T
-        error = prediction - batch.target
-        values.append(projected_error(error, tau, dtau, data.k, frequencies))
-    return float(np.mean(values))
 
 
 def train_network(
@@ -425,12 +420,14 @@ def train_network(
                 validation_loss(model, validation, batch_of)
             )
             model.set_weights(average.as_model_weights(raw_weights))
-        val = validation_loss(model, validation, batch_of)
+        val, projected = validation_scores(
+            model,
+            validation,
+            batch_of,
+            config.projected_loss_frequencies if config.projected_loss_weight else None,
+        )
         notes = [f"unaveraged mse {history['val_loss_unaveraged'][-1]:.4g}"] if average else []
-        if config.projected_loss_weight:
-            projected = validation_projected_error(
-                model, validation, batch_of, config.projected_loss_frequencies
-            )
+        if projected is not None:
             history.setdefault("val_mse", []).append(val)
             history.setdefault("val_projected", []).append(projected)
             notes[:0] = [f"mse {val:.4g}", f"projected {projected:.4g}"]
