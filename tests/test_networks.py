@@ -597,6 +597,10 @@ def test_projected_loss_matches_numpy_and_weighs_coherent_errors():
         ]
     )
     np.testing.assert_allclose(got, expected, rtol=1e-4)
+    # A checkpoint rebuilds the loss from its config: the same loss.
+    rebuilt = ProjectedSourceLoss.from_config(loss.get_config())
+    assert rebuilt.frequencies == [0.0, 0.5, 1.0]
+    np.testing.assert_allclose(float(rebuilt(y_true, y_pred, sample_weight=weights)), got)
     # The same error, coherent along tau or alternating in sign: equal MSE,
     # very different projection.
     tau, dtau = batches[0].line_of_sight.T

@@ -24,9 +24,6 @@ from typing import Any
 import keras
 import numpy as np
 
-LINE_OF_SIGHT_COLUMNS = ("tau", "dtau_over_tau_rec", "cosmology")
-"""Columns appended to the target when the projected loss is used."""
-
 
 def trapezoid_weights(tau: np.ndarray) -> np.ndarray:
     """Weights of the trapezoid rule over the (ascending) slices ``tau``."""
@@ -77,6 +74,7 @@ class ProjectedSourceLoss(keras.losses.Loss):
             "k": self.k,
             "weight": self.weight,
             "segments": self.segments,
+            "frequencies": self.frequencies,
         }
 
 
