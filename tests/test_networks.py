@@ -424,6 +424,9 @@ def test_fine_tuning_starts_from_another_set(trained_set, tmp_path):
     (previous,) = entry.architecture["lineage"]
     assert previous["output_transform"] == start.output.kind == "affine"
     assert previous["epochs"] == len(start.history["val_loss"]) > 0
+    assert previous["training_cosmologies"] == 3
+    assert entry.architecture["training_cosmologies"] == 4
+    assert entry.architecture["validation_cosmologies"] == 2
     # Fine-tuning into a folder that holds a set of other normalisation is refused.
     other = _copy_set(trained_set, tmp_path / "other")
     data = json.loads((other / "metadata.json").read_text())

@@ -162,6 +162,11 @@ def train_network_set(
                 "initialised_from": str(init_from),
                 "lineage": [*start.architecture.get("lineage", []), _run_summary(start)],
             }
+        architecture = {
+            **(architecture or config.architecture()),
+            "training_cosmologies": len(training),
+            "validation_cosmologies": len(validation),
+        }
         entry = _entry(name, config, transform, history, architecture=architecture)
         metadata = save_network(out_dir, metadata, name, model, entry)
         clear_checkpoint(checkpoint)
@@ -179,6 +184,8 @@ def _run_summary(entry: NetworkEntry) -> dict[str, Any]:
         "cosmologies_per_batch": entry.architecture.get("cosmologies_per_batch", 1),
         "weight_average": entry.architecture.get("weight_average", 0.0),
         "projected_loss_weight": entry.architecture.get("projected_loss_weight", 0.0),
+        "projected_loss_frequencies": entry.architecture.get("projected_loss_frequencies"),
+        "training_cosmologies": entry.architecture.get("training_cosmologies"),
         "output_transform": entry.output.kind,
         "best_val_loss": min(val_loss) if val_loss else None,
     }
