@@ -212,6 +212,24 @@ def test_numpy_forward_matches_keras(tmp_path):
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max())
 
 
+@pytest.mark.parametrize("padding", ["valid", "same"])
+@pytest.mark.parametrize("length", [23, 26])
+def test_numpy_conv_with_strides_beyond_the_kernel_matches_keras(tmp_path, padding, length):
+    """Windows that do not overlap take one matmul; lengths that end mid-stride included."""
+    import keras
+
+    inputs = keras.Input(shape=(length, 3), name="k")
+    hidden = keras.layers.Conv1D(4, 2, strides=5, padding=padding, activation="tanh")(inputs)
+    outputs = keras.layers.Dense(3)(keras.layers.Flatten()(hidden))
+    model = keras.Model(inputs, outputs)
+    path = tmp_path / "conv.keras"
+    model.save(path)
+    x = np.random.default_rng(1).normal(size=(5, length, 3)).astype(np.float32)
+    expected = np.asarray(model.predict(x, verbose=0))
+    got = load_numpy_model(path)({"k": x})
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max())
+
+
 @pytest.fixture(scope="module")
 def trained_set(tmp_path_factory):
     """A toy network set trained for one epoch on synthetic data."""

@@ -34,8 +34,14 @@ def _snake_case(name: str) -> str:
 
 
 def _leaky_relu(slope: float) -> Callable[[np.ndarray], np.ndarray]:
+    factor = np.float32(slope)
+
     def apply(x: np.ndarray) -> np.ndarray:
-        return np.where(x >= 0.0, x, x * np.float32(slope))
+        if 0.0 <= slope <= 1.0:
+            # max(x, slope x) is the same function, without np.where's mask and copies.
+            out = x * factor
+            return np.maximum(out, x, out=out)
+        return np.where(x >= 0.0, x, x * factor)
 
     return apply
 
@@ -72,12 +78,24 @@ def _conv1d(config: Mapping[str, Any], weights: list[np.ndarray]) -> Callable:
     if padding not in ("same", "valid"):
         raise ForwardModelError(f"Conv1D padding {padding!r} is not supported")
     activation = _activation(config.get("activation"))
+    flat_kernel = kernel.reshape(size * kernel.shape[1], kernel.shape[2])
 
     def apply(x: np.ndarray) -> np.ndarray:
         if padding == "same":
             left, right = _same_padding(x.shape[1], size, stride)
             x = np.pad(x, ((0, 0), (left, right), (0, 0)))
         length = (x.shape[1] - size) // stride + 1
+        if stride >= size:
+            # Windows that do not overlap: one matmul over (batch, length, size * channels).
+            extra = stride * length - x.shape[1]
+            if extra > 0:
+                x = np.pad(x, ((0, 0), (0, extra), (0, 0)))
+            windows = x[:, : stride * length].reshape(x.shape[0], length, stride, x.shape[2])
+            windows = windows[:, :, :size].reshape(x.shape[0], length, size * x.shape[2])
+            out = windows @ flat_kernel
+            if bias is not None:
+                out += bias
+            return activation(out)
         # One small matmul per kernel tap: no (batch, length, kernel, channel) copy.
         out = x[:, 0 : stride * (length - 1) + 1 : stride] @ kernel[0]
         for tap in range(1, size):
