@@ -197,7 +197,9 @@ class OutputTransform:
 
     def inverse(self, output: np.ndarray) -> np.ndarray:
         """Standardised output -> physical source (float64)."""
-        value = np.asarray(output, dtype=np.float64) * self.std + self.mean
+        value = np.array(output, dtype=np.float64)
+        value *= self.std
+        value += self.mean
         if self.kind == "log_abs":
             return self.sign * np.exp(value)
         if self.kind == "asinh":
