@@ -143,7 +143,11 @@ def test_select_ranks_candidates_by_loss_then_cl_error(smoke_networks, tmp_path)
     out = tmp_path / "selected"
     argv = ["select", str(SMOKE), "--data", str(data), "--out", str(out), "--network", "t1"]
     assert main([*argv, "--candidates", "2", "--keep", "2", "--epochs", "1", "--no-progress"]) == 0
-    selection = json.loads((out / "metadata.json").read_text())["networks"]["t1"]["selection"]
+    entry = json.loads((out / "metadata.json").read_text())["networks"]["t1"]
+    selection = entry["selection"]
+    # configs/smoke.yaml: 4 training and 2 validation cosmologies.
+    assert entry["architecture"]["training_cosmologies"] == 4
+    assert entry["architecture"]["validation_cosmologies"] == 2
     candidates = selection["candidates"]
     assert len(candidates) == 2
     ranked = [c for c in candidates if "cl_error" in c]

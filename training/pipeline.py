@@ -48,15 +48,21 @@ def _entry(
     config: NetworkConfig,
     transform: Any,
     history: dict,
+    sizes: tuple[int, int],
     selection: dict | None = None,
     architecture: dict | None = None,
 ) -> NetworkEntry:
+    """A trained network's metadata entry; ``sizes``: training and validation cosmologies."""
     return NetworkEntry(
         name=name,
         file=f"{name}.keras",
         inputs=config.inputs,
         output=transform,
-        architecture=architecture or config.architecture(),
+        architecture={
+            **(architecture or config.architecture()),
+            "training_cosmologies": sizes[0],
+            "validation_cosmologies": sizes[1],
+        },
         history=history,
         selection=selection or {},
         source=config.source or name,
@@ -162,12 +168,8 @@ def train_network_set(
                 "initialised_from": str(init_from),
                 "lineage": [*start.architecture.get("lineage", []), _run_summary(start)],
             }
-        architecture = {
-            **(architecture or config.architecture()),
-            "training_cosmologies": len(training),
-            "validation_cosmologies": len(validation),
-        }
-        entry = _entry(name, config, transform, history, architecture=architecture)
+        sizes = (len(training), len(validation))
+        entry = _entry(name, config, transform, history, sizes, architecture=architecture)
         metadata = save_network(out_dir, metadata, name, model, entry)
         clear_checkpoint(checkpoint)
     return metadata
@@ -264,6 +266,7 @@ def select_network(
     metadata = _open_network_set(out_dir, training, extra_provenance, domain)
     transform = fit_output(training, base)
     records: list[dict[str, Any]] = []
+    sizes = (len(training), len(validation))
     for index in range(search.candidates):
         candidate = replace(draw_candidate(base, rng), seed=base.seed + index)
         directory = work / f"candidate{index:03d}"
@@ -290,7 +293,8 @@ def select_network(
                 progress=progress,
                 cache_bytes=cache_bytes,
             )
-            save_network(directory, empty, name, model, _entry(name, candidate, transform, history))
+            entry = _entry(name, candidate, transform, history, sizes)
+            save_network(directory, empty, name, model, entry)
             clear_checkpoint(directory / "checkpoint")
         entry = load_network_set(directory).metadata.networks[name]
         records.append(

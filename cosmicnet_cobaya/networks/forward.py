@@ -36,14 +36,15 @@ def _snake_case(name: str) -> str:
 def _leaky_relu(slope: float) -> Callable[[np.ndarray], np.ndarray]:
     factor = np.float32(slope)
 
-    def apply(x: np.ndarray) -> np.ndarray:
-        if 0.0 <= slope <= 1.0:
-            # max(x, slope x) is the same function, without np.where's mask and copies.
-            out = x * factor
-            return np.maximum(out, x, out=out)
+    def as_maximum(x: np.ndarray) -> np.ndarray:
+        # For 0 <= slope <= 1, max(x, slope x): no np.where mask and copies.
+        out = x * factor
+        return np.maximum(out, x, out=out)
+
+    def as_where(x: np.ndarray) -> np.ndarray:
         return np.where(x >= 0.0, x, x * factor)
 
-    return apply
+    return as_maximum if 0.0 <= slope <= 1.0 else as_where
 
 
 def _activation(spec: Any) -> Callable[[np.ndarray], np.ndarray]:
@@ -93,13 +94,11 @@ def _conv1d(config: Mapping[str, Any], weights: list[np.ndarray]) -> Callable:
             windows = x[:, : stride * length].reshape(x.shape[0], length, stride, x.shape[2])
             windows = windows[:, :, :size].reshape(x.shape[0], length, size * x.shape[2])
             out = windows @ flat_kernel
-            if bias is not None:
-                out += bias
-            return activation(out)
-        # One small matmul per kernel tap: no (batch, length, kernel, channel) copy.
-        out = x[:, 0 : stride * (length - 1) + 1 : stride] @ kernel[0]
-        for tap in range(1, size):
-            out += x[:, tap : tap + stride * (length - 1) + 1 : stride] @ kernel[tap]
+        else:
+            # One small matmul per kernel tap: no (batch, length, kernel, channel) copy.
+            out = x[:, 0 : stride * (length - 1) + 1 : stride] @ kernel[0]
+            for tap in range(1, size):
+                out += x[:, tap : tap + stride * (length - 1) + 1 : stride] @ kernel[tap]
         if bias is not None:
             out += bias
         return activation(out)
