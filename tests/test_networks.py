@@ -549,6 +549,17 @@ def test_batching_and_weight_average_keys_are_validated():
     for bad in ({"cosmologies_per_batch": 0}, {"weight_average": 1.0}, {"weight_average": -0.1}):
         with pytest.raises(NetworkConfigError, match=next(iter(bad))):
             parse_networks_config({"t0": bad})
+    bessel = parse_networks_config(
+        {"t0_late": {"projected_loss_multipoles": [30, 60], "projected_loss_k_max": 0.05}}
+    ).networks["t0_late"]
+    assert bessel.projection.multipoles == (30, 60) and bessel.projection.k_max == 0.05
+    for bad in (
+        {"projected_loss_multipoles": [30.5]},
+        {"projected_loss_multipoles": [1]},
+        {"projected_loss_k_max": 0},
+    ):
+        with pytest.raises(NetworkConfigError, match=next(iter(bad))):
+            parse_networks_config({"t0_late": bad})
 
 
 def test_weight_average_is_what_is_validated_kept_and_resumed(tmp_path):
@@ -590,17 +601,16 @@ def test_weight_average_is_what_is_validated_kept_and_resumed(tmp_path):
     np.testing.assert_allclose(resumed["val_loss"], straight["val_loss"], rtol=1e-4)
 
 
-def test_projected_loss_matches_numpy_and_weighs_coherent_errors():
-    from training.losses import ProjectedSourceLoss, projected_error, trapezoid_weights
+def _projection_step(k, seed=5):
+    """Two cosmologies' batches (9 and 5 slices), predictions with noise, and the step."""
+    from training.losses import trapezoid_weights
     from training.train import Batch, stacked, with_line_of_sight
 
-    np.testing.assert_allclose(trapezoid_weights(np.array([0.0, 1.0, 3.0])), [0.5, 1.5, 1.0])
-    rng = np.random.default_rng(5)
-    k = np.geomspace(1e-3, 0.2, 7)
+    rng = np.random.default_rng(seed)
     batches, predictions = [], []
     for rows in (9, 5):
-        tau = np.sort(rng.uniform(200.0, 400.0, rows))
-        line_of_sight = np.stack([tau, trapezoid_weights(tau) / 280.0], axis=1)
+        tau = np.sort(rng.uniform(200.0, 14000.0, rows))
+        line_of_sight = np.stack([tau, trapezoid_weights(tau) / 280.0, 14100.0 - tau], axis=1)
         target = rng.normal(size=(rows, k.size))
         batches.append(Batch({"time": np.zeros((rows, 1))}, target, line_of_sight))
         predictions.append(target + rng.normal(scale=0.1, size=target.shape))
@@ -608,29 +618,85 @@ def test_projected_loss_matches_numpy_and_weighs_coherent_errors():
     y_true = with_line_of_sight(batches, target)
     y_pred = np.zeros_like(target)
     y_pred[:14] = np.concatenate(predictions)
-    loss = ProjectedSourceLoss(k, weight=3.0, segments=3, frequencies=(0.0, 0.5, 1.0))
+    return batches, predictions, y_true, y_pred, weights
+
+
+@pytest.mark.parametrize(
+    "projection",
+    [
+        {"frequencies": (0.0, 0.5, 1.0)},
+        {"frequencies": (0.0,), "multipoles": (30, 100), "k_max": 0.05},
+    ],
+    ids=["frequencies", "bessel"],
+)
+def test_projected_loss_matches_numpy(projection):
+    from training.losses import LineOfSightProjection, ProjectedSourceLoss, projected_error
+
+    k = np.geomspace(1e-3, 0.2, 7)
+    batches, predictions, y_true, y_pred, weights = _projection_step(k)
+    loss = ProjectedSourceLoss(k, weight=3.0, segments=3, **projection)
     got = float(loss(y_true, y_pred, sample_weight=weights))
+    spec = LineOfSightProjection(**projection)
     expected = np.mean(
         [
             np.mean((p - b.target) ** 2)
-            + 3.0 * projected_error(p - b.target, *b.line_of_sight.T, k, (0.0, 0.5, 1.0))
+            + 3.0 * projected_error(p - b.target, b.line_of_sight, k, spec)
             for p, b in zip(predictions, batches, strict=True)
         ]
     )
     np.testing.assert_allclose(got, expected, rtol=1e-4)
     # A checkpoint rebuilds the loss from its config: the same loss.
     rebuilt = ProjectedSourceLoss.from_config(loss.get_config())
-    assert rebuilt.frequencies == [0.0, 0.5, 1.0]
+    assert rebuilt.projection == spec
     np.testing.assert_allclose(float(rebuilt(y_true, y_pred, sample_weight=weights)), got)
+
+
+def test_projected_error_weighs_coherent_errors():
+    from training.losses import LineOfSightProjection, projected_error, trapezoid_weights
+
+    np.testing.assert_allclose(trapezoid_weights(np.array([0.0, 1.0, 3.0])), [0.5, 1.5, 1.0])
+    tau = np.linspace(250.0, 350.0, 9)
+    line_of_sight = np.stack([tau, trapezoid_weights(tau) / 280.0, 14000.0 - tau], axis=1)
+    k = np.array([1e-3, 2e-3])
     # The same error, coherent along tau or alternating in sign: equal MSE,
     # very different projection.
-    tau, dtau = batches[0].line_of_sight.T
     coherent = np.full((9, 2), 0.1)
     alternating = coherent * (-1.0) ** np.arange(9)[:, None]
     for frequencies in ((0.0,), (1.0,)):
-        assert projected_error(coherent, tau, dtau, k[:2], frequencies) > 10 * projected_error(
-            alternating, tau, dtau, k[:2], frequencies
+        projection = LineOfSightProjection(frequencies)
+        assert projected_error(coherent, line_of_sight, k, projection) > 10 * projected_error(
+            alternating, line_of_sight, k, projection
         )
+
+
+def test_bessel_projection_is_the_line_of_sight_integral():
+    from scipy.special import spherical_jn
+
+    from training.losses import LineOfSightProjection, projected_error, trapezoid_weights
+
+    rng = np.random.default_rng(3)
+    k = np.geomspace(1e-3, 0.3, 40)
+    tau = np.linspace(500.0, 14000.0, 60)
+    distance = 14100.0 - tau
+    dtau = trapezoid_weights(tau) / 280.0
+    error = rng.normal(size=(tau.size, k.size))
+    line_of_sight = np.stack([tau, dtau, distance], axis=1)
+    projection = LineOfSightProjection(multipoles=(30, 80), k_max=0.1)
+    used = k <= 0.1
+    direct = 0.0
+    for ell in (30, 80):
+        kernel = spherical_jn(ell, np.outer(distance, k[used]))
+        direct += np.mean(np.sum(error[:, used] * dtau[:, None] * kernel, axis=0) ** 2)
+    np.testing.assert_allclose(
+        projected_error(error, line_of_sight, k, projection), direct, rtol=1e-3
+    )
+    # An error only where k (tau_0 - tau) << l, or only above k_max, is invisible.
+    near = np.zeros_like(error)
+    near[np.outer(distance, k) < 5.0] = 1.0
+    above = np.zeros_like(error)
+    above[:, ~used] = 1.0
+    assert projected_error(near, line_of_sight, k, projection) < 1e-12
+    assert projected_error(above, line_of_sight, k, projection) == 0.0
 
 
 def test_projected_loss_trains_and_resumes(tmp_path):

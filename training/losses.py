@@ -14,6 +14,15 @@ Errors that cancel along the line of sight cost nothing there; errors coherent
 over the visibility peak cost much, and the plain MSE does not tell the two
 apart.  ``ProjectedSourceLoss`` adds ``weight * sum_f mean_k |P_f(k)|^2``
 (dtau in units of tau_rec) to each slice's MSE.
+
+Over late times, where the distance tau_0 - tau changes much along the
+range, the fixed frequencies do not stand for the Bessel kernel (most dtau
+lies near today, which multipoles l >= 30 do not see).  There the projection
+can use the kernel itself, at chosen multipoles and for k <= k_max,
+
+    B_l(k) = sum_r dtau_r err(k, tau_r) j_l(k (tau_0 - tau_r)),
+
+with j_l interpolated linearly in a table (step :data:`BESSEL_STEP`).
 """
 
 from __future__ import annotations
@@ -24,18 +33,29 @@ from typing import Any
 import keras
 import numpy as np
 
+from training.line_of_sight import (
+    BESSEL_STEP,
+    LineOfSightProjection,
+    bessel_table,
+    projected_error,
+    trapezoid_weights,
+)
 
-def trapezoid_weights(tau: np.ndarray) -> np.ndarray:
-    """Weights of the trapezoid rule over the (ascending) slices ``tau``."""
-    if tau.size < 2:
-        return np.zeros_like(tau)
-    edges = np.diff(tau) / 2.0
-    return np.concatenate([edges, [0.0]]) + np.concatenate([[0.0], edges])
+__all__ = [
+    "LineOfSightProjection",
+    "ProjectedSourceLoss",
+    "projected_error",
+    "trapezoid_weights",
+]
 
 
 @keras.saving.register_keras_serializable(package="cosmicnet")
 class ProjectedSourceLoss(keras.losses.Loss):
-    """MSE per tau slice plus ``weight`` times its cosmology's projected error."""
+    """MSE per tau slice plus ``weight`` times its cosmology's projected error.
+
+    ``y_true`` carries, after the n_k targets, the columns tau, dtau, tau_0 - tau
+    and the cosmology's place in the step (``training.train.with_line_of_sight``).
+    """
 
     def __init__(
         self,
@@ -43,6 +63,8 @@ class ProjectedSourceLoss(keras.losses.Loss):
         weight: float,
         segments: int,
         frequencies: Sequence[float] = (0.0,),
+        multipoles: Sequence[int] = (),
+        k_max: float = 0.1,
         name: str = "projected_source_loss",
         **kwargs: Any,
     ) -> None:
@@ -50,22 +72,60 @@ class ProjectedSourceLoss(keras.losses.Loss):
         self.k = [float(value) for value in k]
         self.weight = float(weight)
         self.segments = int(segments)
-        self.frequencies = [float(value) for value in frequencies]
+        self.projection = LineOfSightProjection(
+            tuple(float(value) for value in frequencies),
+            tuple(int(value) for value in multipoles),
+            float(k_max),
+        )
+        self._table = (
+            bessel_table(self.projection.multipoles, self.projection.k_max)
+            if self.projection.multipoles
+            else None
+        )
+
+    @property
+    def frequencies(self) -> list[float]:
+        """The projection's frequencies (units of k)."""
+        return list(self.projection.frequencies)
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
         ops = keras.ops
         n = len(self.k)
         error = y_pred - y_true[:, :n]
-        tau, dtau = y_true[:, n], y_true[:, n + 1]
-        ids = ops.cast(y_true[:, n + 2], "int32")
+        tau, dtau, distance = y_true[:, n], y_true[:, n + 1], y_true[:, n + 2]
+        ids = ops.cast(y_true[:, n + 3], "int32")
         weighted = error * ops.expand_dims(dtau, 1)
-        k_tau = ops.expand_dims(tau, 1) * ops.expand_dims(ops.convert_to_tensor(self.k), 0)
         projected = 0.0
-        for fraction in self.frequencies:
-            phase = fraction * k_tau
-            real = ops.segment_sum(weighted * ops.cos(phase), ids, num_segments=self.segments)
-            imaginary = ops.segment_sum(weighted * ops.sin(phase), ids, num_segments=self.segments)
-            projected = projected + ops.mean(real**2 + imaginary**2, axis=1)
+        if self._table is None:
+            k_tau = ops.expand_dims(tau, 1) * ops.expand_dims(ops.convert_to_tensor(self.k), 0)
+            for fraction in self.projection.frequencies:
+                phase = fraction * k_tau
+                real = ops.segment_sum(weighted * ops.cos(phase), ids, num_segments=self.segments)
+                imaginary = ops.segment_sum(
+                    weighted * ops.sin(phase), ids, num_segments=self.segments
+                )
+                projected = projected + ops.mean(real**2 + imaginary**2, axis=1)
+        else:
+            used = self.projection.k_count(np.asarray(self.k))
+            k = ops.convert_to_tensor(np.asarray(self.k[:used], np.float32))
+            size = self._table.shape[1]
+            position = ops.clip(
+                ops.expand_dims(distance, 1) * ops.expand_dims(k, 0) / BESSEL_STEP,
+                0.0,
+                size - 1.000001,
+            )
+            index = ops.floor(position)
+            fraction = position - index
+            index = ops.cast(index, "int32")
+            weighted = weighted[:, :used]
+            for row in self._table:
+                table = ops.convert_to_tensor(row)
+                kernel = (
+                    ops.take(table, index) * (1.0 - fraction)
+                    + ops.take(table, index + 1) * fraction
+                )
+                summed = ops.segment_sum(weighted * kernel, ids, num_segments=self.segments)
+                projected = projected + ops.mean(summed**2, axis=1)
         return ops.mean(error**2, axis=1) + self.weight * ops.take(projected, ids)
 
     def get_config(self) -> dict[str, Any]:
@@ -74,21 +134,7 @@ class ProjectedSourceLoss(keras.losses.Loss):
             "k": self.k,
             "weight": self.weight,
             "segments": self.segments,
-            "frequencies": self.frequencies,
+            "frequencies": list(self.projection.frequencies),
+            "multipoles": list(self.projection.multipoles),
+            "k_max": self.projection.k_max,
         }
-
-
-def projected_error(
-    error: np.ndarray,
-    tau: np.ndarray,
-    dtau: np.ndarray,
-    k: np.ndarray,
-    frequencies: Sequence[float] = (0.0,),
-) -> float:
-    """sum_f mean_k |P_f(k)|^2 of one cosmology's error (slices x k), NumPy."""
-    total = 0.0
-    for fraction in frequencies:
-        phase = np.exp(1j * fraction * np.outer(tau, k))
-        projected = np.sum(error * dtau[:, None] * phase, axis=0)
-        total += float(np.mean(np.abs(projected) ** 2))
-    return total

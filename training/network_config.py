@@ -21,7 +21,8 @@ and ``output_std_cap`` (affine_k only), ``time_dense``,
 of branches, each a list of ``{filters, kernel, stride, pool}``),
 ``central_dense``, ``leaky_slope``, ``learning_rate_decay``,
 ``cosmologies_per_batch``, ``weight_average``, ``projected_loss_weight``,
-``projected_loss_frequencies``, ``source`` (the
+``projected_loss_frequencies``, ``projected_loss_multipoles`` and
+``projected_loss_k_max`` (a Bessel-kernel projection), ``source`` (the
 CLASS source a network predicts; default its name), ``tau_range`` (the slices
 it serves, ``[low, high]`` in units of tau_rec, high null for open; the
 networks of one source must not overlap and, to serve it, cover every tau),
@@ -44,6 +45,7 @@ import numpy as np
 from cosmicnet_cobaya.networks.inputs import InputSpec
 from cosmicnet_cobaya.networks.normalisation import OUTPUT_TRANSFORMS
 from cosmicnet_cobaya.networks.time_ranges import FULL_RANGE, TauRange, parse_tau_range
+from training.line_of_sight import LineOfSightProjection
 
 
 class NetworkConfigError(ValueError):
@@ -117,6 +119,11 @@ class NetworkConfig:
     """Weight of the line-of-sight projected error in the loss (training/losses.py; 0: MSE)."""
     projected_loss_frequencies: tuple[float, ...] = (0.0, 0.25, 0.5)
     """Frequencies along tau, in units of k, at which the error is projected."""
+    projected_loss_multipoles: tuple[int, ...] = ()
+    """Multipoles of a projection with the Bessel kernel j_l(k (tau_0 - tau)) instead
+    of the frequencies (empty: frequencies)."""
+    projected_loss_k_max: float = 0.1
+    """Largest k [1/Mpc] of the Bessel-kernel projection."""
     leaky_slope: float = 0.3
     seed: int = 1234
     source: str = ""
@@ -124,6 +131,15 @@ class NetworkConfig:
     tau_range: TauRange = FULL_RANGE
     """The tau slices served, in units of tau_rec (high None: open)."""
     search: SearchConfig = field(default_factory=SearchConfig)
+
+    @property
+    def projection(self) -> LineOfSightProjection:
+        """How the projected loss projects the error along the line of sight."""
+        return LineOfSightProjection(
+            self.projected_loss_frequencies,
+            self.projected_loss_multipoles,
+            self.projected_loss_k_max,
+        )
 
     @property
     def inputs(self) -> InputSpec:
@@ -297,6 +313,15 @@ def _network(name: str, data: Mapping[str, Any], top: Mapping[str, Any]) -> Netw
             if not values or not all(isinstance(v, int | float) and 0 <= v <= 1 for v in values):
                 raise NetworkConfigError(f"{where}.{key} must be numbers in [0, 1] (units of k)")
             changes[key] = tuple(float(v) for v in values)
+        elif key == "projected_loss_multipoles":
+            values = value if isinstance(value, list | tuple) else [value]
+            if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 2 for v in values):
+                raise NetworkConfigError(f"{where}.{key} must be integer multipoles >= 2")
+            changes[key] = tuple(values)
+        elif key == "projected_loss_k_max":
+            if not isinstance(value, int | float) or value <= 0:
+                raise NetworkConfigError(f"{where}.{key} must be a positive k in 1/Mpc")
+            changes[key] = float(value)
         elif key in ("time_inputs", "k_bases"):
             changes[key] = tuple(value)
         elif key == "output_transform":

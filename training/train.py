@@ -34,7 +34,12 @@ from cosmicnet_cobaya.networks.network_set import (
 )
 from cosmicnet_cobaya.networks.normalisation import InputNormalisation, OutputTransform
 from cosmicnet_cobaya.networks.time_ranges import rows_in_range
-from training.losses import ProjectedSourceLoss, projected_error, trapezoid_weights
+from training.losses import (
+    LineOfSightProjection,
+    ProjectedSourceLoss,
+    projected_error,
+    trapezoid_weights,
+)
 from training.network_config import NetworkConfig
 
 log = logging.getLogger(__name__)
@@ -60,7 +65,8 @@ class Batch:
     inputs: dict[str, np.ndarray]
     target: np.ndarray
     line_of_sight: np.ndarray | None = None
-    """Per slice: tau [Mpc] and its trapezoid weight in units of tau_rec (projected loss)."""
+    """Per slice: tau [Mpc], its trapezoid weight in units of tau_rec and the distance
+    tau_0 - tau [Mpc] (projected loss)."""
 
     @property
     def nbytes(self) -> int:
@@ -89,7 +95,9 @@ def make_batch(
     source = np.asarray(data.target(index, config.source), dtype=np.float64)[mask]
     target = transform.forward(source)
     weights = trapezoid_weights(features.tau) / features.scalars["tau_rec"]
-    line_of_sight = np.stack([features.tau, weights], axis=1).astype(np.float32)
+    # Flat cosmologies: the conformal age is tau_rec plus the comoving distance to it.
+    distance = features.scalars["tau_rec"] + features.scalars["ra_rec"] - features.tau
+    line_of_sight = np.stack([features.tau, weights, distance], axis=1).astype(np.float32)
     return Batch(inputs, np.ascontiguousarray(target, dtype=np.float32), line_of_sight)
 
 
@@ -134,17 +142,17 @@ def stacked(
 def with_line_of_sight(batches: Sequence[Batch], target: np.ndarray) -> np.ndarray:
     """``stacked``'s target with the columns the projected loss reads.
 
-    Appends tau, its trapezoid weight and the cosmology's place in the step
-    (padding rows: one past the last, with zero weight).
+    Appends tau, its trapezoid weight, the distance tau_0 - tau and the
+    cosmology's place in the step (padding rows: one past the last, with zero weight).
     """
     batches = [batch for batch in batches if batch.target.shape[0]]
-    columns = np.zeros((target.shape[0], 3), np.float32)
-    columns[:, 2] = len(batches)
+    columns = np.zeros((target.shape[0], 4), np.float32)
+    columns[:, 3] = len(batches)
     start = 0
     for place, batch in enumerate(batches):
         stop = start + batch.target.shape[0]
-        columns[start:stop, :2] = batch.line_of_sight
-        columns[start:stop, 2] = place
+        columns[start:stop, :3] = batch.line_of_sight
+        columns[start:stop, 3] = place
         start = stop
     return np.concatenate([target, columns], axis=1)
 
@@ -266,10 +274,10 @@ def validation_scores(
     model: Any,
     data: CosmologySet,
     batch_of: Callable[[CosmologySet, int], Batch],
-    frequencies: Sequence[float] | None = None,
+    projection: LineOfSightProjection | None = None,
 ) -> tuple[float, float | None]:
     """Mean over the cosmologies of ``data`` of the per-cosmology MSE and, with
-    ``frequencies``, of the line-of-sight projected error (one forward pass each)."""
+    ``projection``, of the line-of-sight projected error (one forward pass each)."""
     losses, projected = [], []
     for index in range(len(data)):
         batch = batch_of(data, index)
@@ -279,9 +287,8 @@ def validation_scores(
         prediction = np.asarray(model.predict_on_batch(inputs))[: batch.target.shape[0]]
         error = prediction - batch.target
         losses.append(float(np.mean(error**2)))
-        if frequencies is not None:
-            tau, dtau = batch.line_of_sight.T
-            projected.append(projected_error(error, tau, dtau, data.k, frequencies))
+        if projection is not None:
+            projected.append(projected_error(error, batch.line_of_sight, data.k, projection))
     if not losses:
         raise ValueError("no validation cosmology has a tau slice in the network's range")
     return float(np.mean(losses)), float(np.mean(projected)) if projected else None
@@ -380,7 +387,9 @@ def train_network(
                 training.k,
                 config.projected_loss_weight,
                 per_step + 1,
-                config.projected_loss_frequencies,
+                config.projection.frequencies,
+                config.projection.multipoles,
+                config.projection.k_max,
             )
             if config.projected_loss_weight
             else "mse"
@@ -424,7 +433,7 @@ def train_network(
             model,
             validation,
             batch_of,
-            config.projected_loss_frequencies if config.projected_loss_weight else None,
+            config.projection if config.projected_loss_weight else None,
         )
         notes = [f"unaveraged mse {history['val_loss_unaveraged'][-1]:.4g}"] if average else []
         if projected is not None:

@@ -1,0 +1,82 @@
+"""The line-of-sight projection of a source error (NumPy), shared by the loss and validation.
+
+See ``training.losses`` for why the error is projected and how.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import spherical_jn
+
+BESSEL_STEP = 0.02
+"""Spacing in x of the j_l(x) table (linear interpolation error below 1e-4 of its peak)."""
+
+LARGEST_DISTANCE = 25000.0
+"""tau_0 - tau [Mpc] covered by the j_l table (conformal age of any sensible cosmology)."""
+
+
+@dataclass(frozen=True)
+class LineOfSightProjection:
+    """How an error is projected along the line of sight (see ``training.losses``)."""
+
+    frequencies: tuple[float, ...] = (0.0,)
+    """Frequencies along tau, in units of k (used when ``multipoles`` is empty)."""
+    multipoles: tuple[int, ...] = ()
+    """Multipoles of the Bessel-kernel projection (empty: fixed frequencies)."""
+    k_max: float = 0.1
+    """Largest k [1/Mpc] of the Bessel-kernel projection."""
+
+    def k_count(self, k: np.ndarray) -> int:
+        """How many of the (ascending) ``k`` the projection uses."""
+        return int(np.searchsorted(k, self.k_max, side="right")) if self.multipoles else k.size
+
+
+def trapezoid_weights(tau: np.ndarray) -> np.ndarray:
+    """Weights of the trapezoid rule over the (ascending) slices ``tau``."""
+    if tau.size < 2:
+        return np.zeros_like(tau)
+    edges = np.diff(tau) / 2.0
+    return np.concatenate([edges, [0.0]]) + np.concatenate([[0.0], edges])
+
+
+def bessel_table(multipoles: Sequence[int], k_max: float) -> np.ndarray:
+    """j_l(x) for each multipole on x = 0, BESSEL_STEP, ... up to k_max LARGEST_DISTANCE."""
+    x = np.arange(0.0, k_max * LARGEST_DISTANCE + 2 * BESSEL_STEP, BESSEL_STEP)
+    return np.stack([spherical_jn(int(ell), x) for ell in multipoles]).astype(np.float32)
+
+
+def _table_position(x: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Left table index and interpolation fraction of each x (NumPy)."""
+    position = np.clip(x / BESSEL_STEP, 0.0, size - 1.000001)
+    index = np.floor(position).astype(np.int64)
+    return index, position - index
+
+
+def projected_error(
+    error: np.ndarray,
+    line_of_sight: np.ndarray,
+    k: np.ndarray,
+    projection: LineOfSightProjection,
+) -> float:
+    """The projected error of one cosmology's error (slices x k), NumPy.
+
+    ``line_of_sight`` has the columns tau, dtau and tau_0 - tau of the slices.
+    """
+    tau, dtau, distance = line_of_sight[:, 0], line_of_sight[:, 1], line_of_sight[:, 2]
+    weighted = error * dtau[:, None]
+    total = 0.0
+    if not projection.multipoles:
+        for fraction in projection.frequencies:
+            phase = np.exp(1j * fraction * np.outer(tau, k))
+            total += float(np.mean(np.abs(np.sum(weighted * phase, axis=0)) ** 2))
+        return total
+    used = projection.k_count(k)
+    table = bessel_table(projection.multipoles, projection.k_max)
+    index, fraction = _table_position(np.outer(distance, k[:used]), table.shape[1])
+    for row in table:
+        kernel = row[index] * (1.0 - fraction) + row[index + 1] * fraction
+        total += float(np.mean(np.sum(weighted[:, :used] * kernel, axis=0) ** 2))
+    return total
