@@ -601,7 +601,7 @@ def test_weight_average_is_what_is_validated_kept_and_resumed(tmp_path):
     np.testing.assert_allclose(resumed["val_loss"], straight["val_loss"], rtol=1e-4)
 
 
-def _projection_step(k, seed=5):
+def _projection_step(k, spectrum_shape=None, seed=5):
     """Two cosmologies' batches (9 and 5 slices), predictions with noise, and the step."""
     from training.losses import trapezoid_weights
     from training.train import Batch, stacked, with_line_of_sight
@@ -612,7 +612,8 @@ def _projection_step(k, seed=5):
         tau = np.sort(rng.uniform(200.0, 14000.0, rows))
         line_of_sight = np.stack([tau, trapezoid_weights(tau) / 280.0, 14100.0 - tau], axis=1)
         target = rng.normal(size=(rows, k.size))
-        batches.append(Batch({"time": np.zeros((rows, 1))}, target, line_of_sight))
+        spectrum = None if spectrum_shape is None else rng.normal(size=spectrum_shape)
+        batches.append(Batch({"time": np.zeros((rows, 1))}, target, line_of_sight, spectrum))
         predictions.append(target + rng.normal(scale=0.1, size=target.shape))
     _, target, weights = stacked(batches)
     y_true = with_line_of_sight(batches, target)
@@ -626,21 +627,23 @@ def _projection_step(k, seed=5):
     [
         {"frequencies": (0.0, 0.5, 1.0)},
         {"frequencies": (0.0,), "multipoles": (30, 100), "k_max": 0.05},
+        {"frequencies": (0.0,), "multipoles": (30, 100), "k_max": 0.05, "spectrum": True},
     ],
-    ids=["frequencies", "bessel"],
+    ids=["frequencies", "bessel", "spectrum"],
 )
 def test_projected_loss_matches_numpy(projection):
     from training.losses import LineOfSightProjection, ProjectedSourceLoss, projected_error
 
     k = np.geomspace(1e-3, 0.2, 7)
-    batches, predictions, y_true, y_pred, weights = _projection_step(k)
+    spec = LineOfSightProjection(**projection)
+    shape = (2, spec.k_count(k)) if spec.spectrum else None
+    batches, predictions, y_true, y_pred, weights = _projection_step(k, shape)
     loss = ProjectedSourceLoss(k, weight=3.0, segments=3, **projection)
     got = float(loss(y_true, y_pred, sample_weight=weights))
-    spec = LineOfSightProjection(**projection)
     expected = np.mean(
         [
             np.mean((p - b.target) ** 2)
-            + 3.0 * projected_error(p - b.target, b.line_of_sight, k, spec)
+            + 3.0 * projected_error(p - b.target, b.line_of_sight, k, spec, b.spectrum_weights)
             for p, b in zip(predictions, batches, strict=True)
         ]
     )
@@ -699,11 +702,40 @@ def test_bessel_projection_is_the_line_of_sight_integral():
     assert projected_error(above, line_of_sight, k, projection) == 0.0
 
 
-def test_projected_loss_trains_and_resumes(tmp_path):
+def test_spectrum_projection_is_the_relative_cl_error():
+    from training.line_of_sight import spectrum_weights
+    from training.losses import LineOfSightProjection, projected_error, trapezoid_weights
+
+    rng = np.random.default_rng(4)
+    k = np.geomspace(1e-3, 0.3, 50)
+    tau = np.linspace(280.0, 14000.0, 80)
+    line_of_sight = np.stack([tau, trapezoid_weights(tau) / 280.0, 14100.0 - tau], axis=1)
+    source = np.exp(-(((tau[:, None] - 300.0) / 30.0) ** 2)) * (1 + rng.uniform(size=k.size))
+    projection = LineOfSightProjection(multipoles=(30, 60, 90), k_max=0.1, spectrum=True)
+    scale = np.full(k.size, 0.5)  # physical source error = 0.5 x the network's error
+    weights = spectrum_weights(source, line_of_sight, k, projection, scale)
+    assert weights.shape == (3, projection.k_count(k))
+    # A 1 % error of the source itself (0.02 x source in network units) is a
+    # 2 % error of every C_l: the squares of three 0.02 add up.
+    error = 0.02 * source
+    np.testing.assert_allclose(
+        projected_error(error, line_of_sight, k, projection, weights), 3 * 0.02**2, rtol=1e-6
+    )
+
+
+@pytest.mark.parametrize(
+    "projection",
+    [{}, {"projected_loss_multipoles": [30, 60], "projected_loss_spectrum": True}],
+    ids=["frequencies", "spectrum"],
+)
+def test_projected_loss_trains_and_resumes(tmp_path, projection):
     from training.network_config import parse_networks_config
     from training.train import fit_normalisation, fit_output, train_network
 
-    block = {**TINY, "t0": {**TINY["t0"], "epochs": 2, "projected_loss_weight": 10.0}}
+    block = {
+        **TINY,
+        "t0": {**TINY["t0"], "epochs": 2, "projected_loss_weight": 10.0, **projection},
+    }
     config = parse_networks_config(block).networks["t0"]
     data, validation = SyntheticSet(2, seed=1), SyntheticSet(1, seed=2)
     norm, transform = fit_normalisation(data), fit_output(data, config)

@@ -28,6 +28,8 @@ class LineOfSightProjection:
     """Multipoles of the Bessel-kernel projection (empty: fixed frequencies)."""
     k_max: float = 0.1
     """Largest k [1/Mpc] of the Bessel-kernel projection."""
+    spectrum: bool = False
+    """Bessel kernel only: project onto the relative C_l error (:func:`spectrum_weights`)."""
 
     def k_count(self, k: np.ndarray) -> int:
         """How many of the (ascending) ``k`` the projection uses."""
@@ -55,28 +57,75 @@ def _table_position(x: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     return index, position - index
 
 
+def bessel_projection(
+    values: np.ndarray,
+    line_of_sight: np.ndarray,
+    k: np.ndarray,
+    projection: LineOfSightProjection,
+) -> np.ndarray:
+    """B_l(k) = sum_r dtau_r values(r, k) j_l(k (tau_0 - tau_r)) for each multipole
+    and each k <= k_max: shape (multipoles, used k)."""
+    used = projection.k_count(k)
+    dtau, distance = line_of_sight[:, 1], line_of_sight[:, 2]
+    table = bessel_table(projection.multipoles, projection.k_max)
+    index, fraction = _table_position(np.outer(distance, k[:used]), table.shape[1])
+    weighted = values[:, :used] * dtau[:, None]
+    return np.stack(
+        [
+            np.sum(weighted * (row[index] * (1.0 - fraction) + row[index + 1] * fraction), axis=0)
+            for row in table
+        ]
+    )
+
+
+def spectrum_weights(
+    source: np.ndarray,
+    line_of_sight: np.ndarray,
+    k: np.ndarray,
+    projection: LineOfSightProjection,
+    scale: np.ndarray,
+) -> np.ndarray:
+    """Weights v_l(k) that turn an error's projection into a relative C_l error.
+
+    With Delta_l(k) the projection of the whole ``source`` (every tau slice of
+    one cosmology, physical units) and C_l ~ sum_k dln k Delta_l^2 (n_s = 1,
+    k <= k_max), a source error of ``scale`` times err changes C_l by
+
+        dC_l / C_l = sum_k v_l(k) B_l[err](k),  v_l = 2 dln k Delta_l scale / C_l.
+
+    Only this source's own part of Delta_l enters (for S_T0 at l < 200 the
+    Sachs-Wolfe term, which dominates there).  Shape (multipoles, used k).
+    """
+    used = projection.k_count(k)
+    delta = bessel_projection(source, line_of_sight, k, projection)
+    dlnk = trapezoid_weights(np.log(k[:used]))
+    power = np.sum(dlnk * delta**2, axis=1, keepdims=True)
+    # A multipole the source does not reach (no power at k <= k_max) weighs nothing.
+    return 2.0 * dlnk * delta * scale[:used] / np.where(power > 0.0, power, np.inf)
+
+
 def projected_error(
     error: np.ndarray,
     line_of_sight: np.ndarray,
     k: np.ndarray,
     projection: LineOfSightProjection,
+    weights: np.ndarray | None = None,
 ) -> float:
     """The projected error of one cosmology's error (slices x k), NumPy.
 
     ``line_of_sight`` has the columns tau, dtau and tau_0 - tau of the slices.
+    With the Bessel kernel and ``weights`` (:func:`spectrum_weights`): the sum
+    over the multipoles of the squared relative C_l errors.
     """
-    tau, dtau, distance = line_of_sight[:, 0], line_of_sight[:, 1], line_of_sight[:, 2]
-    weighted = error * dtau[:, None]
+    tau, dtau = line_of_sight[:, 0], line_of_sight[:, 1]
     total = 0.0
     if not projection.multipoles:
+        weighted = error * dtau[:, None]
         for fraction in projection.frequencies:
             phase = np.exp(1j * fraction * np.outer(tau, k))
             total += float(np.mean(np.abs(np.sum(weighted * phase, axis=0)) ** 2))
         return total
-    used = projection.k_count(k)
-    table = bessel_table(projection.multipoles, projection.k_max)
-    index, fraction = _table_position(np.outer(distance, k[:used]), table.shape[1])
-    for row in table:
-        kernel = row[index] * (1.0 - fraction) + row[index + 1] * fraction
-        total += float(np.mean(np.sum(weighted[:, :used] * kernel, axis=0) ** 2))
-    return total
+    projected = bessel_projection(error, line_of_sight, k, projection)
+    if weights is not None:
+        return float(np.sum(np.sum(weights * projected, axis=1) ** 2))
+    return float(np.sum(np.mean(projected**2, axis=1)))

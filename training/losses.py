@@ -54,7 +54,9 @@ class ProjectedSourceLoss(keras.losses.Loss):
     """MSE per tau slice plus ``weight`` times its cosmology's projected error.
 
     ``y_true`` carries, after the n_k targets, the columns tau, dtau, tau_0 - tau
-    and the cosmology's place in the step (``training.train.with_line_of_sight``).
+    and the cosmology's place in the step (``training.train.with_line_of_sight``);
+    with ``spectrum``, then the multipole whose weights v_l(k) a row carries
+    (-1: none) and those weights (``training.line_of_sight.spectrum_weights``).
     """
 
     def __init__(
@@ -65,6 +67,7 @@ class ProjectedSourceLoss(keras.losses.Loss):
         frequencies: Sequence[float] = (0.0,),
         multipoles: Sequence[int] = (),
         k_max: float = 0.1,
+        spectrum: bool = False,
         name: str = "projected_source_loss",
         **kwargs: Any,
     ) -> None:
@@ -76,6 +79,7 @@ class ProjectedSourceLoss(keras.losses.Loss):
             tuple(float(value) for value in frequencies),
             tuple(int(value) for value in multipoles),
             float(k_max),
+            bool(spectrum),
         )
         self._table = (
             bessel_table(self.projection.multipoles, self.projection.k_max)
@@ -118,14 +122,22 @@ class ProjectedSourceLoss(keras.losses.Loss):
             fraction = position - index
             index = ops.cast(index, "int32")
             weighted = weighted[:, :used]
-            for row in self._table:
+            carried = y_true[:, n + 4] if self.projection.spectrum else None
+            for place, row in enumerate(self._table):
                 table = ops.convert_to_tensor(row)
                 kernel = (
                     ops.take(table, index) * (1.0 - fraction)
                     + ops.take(table, index + 1) * fraction
                 )
                 summed = ops.segment_sum(weighted * kernel, ids, num_segments=self.segments)
-                projected = projected + ops.mean(summed**2, axis=1)
+                if carried is None:
+                    projected = projected + ops.mean(summed**2, axis=1)
+                    continue
+                mine = ops.expand_dims(ops.cast(ops.equal(carried, float(place)), "float32"), 1)
+                spectrum_weights = ops.segment_sum(
+                    y_true[:, n + 5 : n + 5 + used] * mine, ids, num_segments=self.segments
+                )
+                projected = projected + ops.sum(spectrum_weights * summed, axis=1) ** 2
         return ops.mean(error**2, axis=1) + self.weight * ops.take(projected, ids)
 
     def get_config(self) -> dict[str, Any]:
@@ -137,4 +149,5 @@ class ProjectedSourceLoss(keras.losses.Loss):
             "frequencies": list(self.projection.frequencies),
             "multipoles": list(self.projection.multipoles),
             "k_max": self.projection.k_max,
+            "spectrum": self.projection.spectrum,
         }

@@ -22,7 +22,8 @@ of branches, each a list of ``{filters, kernel, stride, pool}``),
 ``central_dense``, ``leaky_slope``, ``learning_rate_decay``,
 ``cosmologies_per_batch``, ``weight_average``, ``projected_loss_weight``,
 ``projected_loss_frequencies``, ``projected_loss_multipoles`` and
-``projected_loss_k_max`` (a Bessel-kernel projection), ``source`` (the
+``projected_loss_k_max`` (a Bessel-kernel projection), ``projected_loss_spectrum``
+(onto the relative C_l errors), ``source`` (the
 CLASS source a network predicts; default its name), ``tau_range`` (the slices
 it serves, ``[low, high]`` in units of tau_rec, high null for open; the
 networks of one source must not overlap and, to serve it, cover every tau),
@@ -124,6 +125,8 @@ class NetworkConfig:
     of the frequencies (empty: frequencies)."""
     projected_loss_k_max: float = 0.1
     """Largest k [1/Mpc] of the Bessel-kernel projection."""
+    projected_loss_spectrum: bool = False
+    """Bessel kernel: project onto the relative C_l errors at the multipoles."""
     leaky_slope: float = 0.3
     seed: int = 1234
     source: str = ""
@@ -139,6 +142,7 @@ class NetworkConfig:
             self.projected_loss_frequencies,
             self.projected_loss_multipoles,
             self.projected_loss_k_max,
+            self.projected_loss_multipoles != () and self.projected_loss_spectrum,
         )
 
     @property
@@ -304,7 +308,7 @@ def _network(name: str, data: Mapping[str, Any], top: Mapping[str, Any]) -> Netw
             if not isinstance(value, int | float) or value <= 0:
                 raise NetworkConfigError(f"{where}.{key} must be a positive number")
             changes[key] = float(value)
-        elif key in ("time_skip", "params", "scales"):
+        elif key in ("time_skip", "params", "scales", "projected_loss_spectrum"):
             if not isinstance(value, bool):
                 raise NetworkConfigError(f"{where}.{key} must be true or false")
             changes[key] = value

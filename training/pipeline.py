@@ -215,6 +215,7 @@ _TRAINING = (
     "projected_loss_frequencies",
     "projected_loss_multipoles",
     "projected_loss_k_max",
+    "projected_loss_spectrum",
     "seed",
     "source",
     "tau_range",

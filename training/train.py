@@ -34,12 +34,13 @@ from cosmicnet_cobaya.networks.network_set import (
 )
 from cosmicnet_cobaya.networks.normalisation import InputNormalisation, OutputTransform
 from cosmicnet_cobaya.networks.time_ranges import rows_in_range
-from training.losses import (
+from training.line_of_sight import (
     LineOfSightProjection,
-    ProjectedSourceLoss,
     projected_error,
+    spectrum_weights,
     trapezoid_weights,
 )
+from training.losses import ProjectedSourceLoss
 from training.network_config import NetworkConfig
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,8 @@ class Batch:
     line_of_sight: np.ndarray | None = None
     """Per slice: tau [Mpc], its trapezoid weight in units of tau_rec and the distance
     tau_0 - tau [Mpc] (projected loss)."""
+    spectrum_weights: np.ndarray | None = None
+    """Per multipole and k: v_l(k) of the projection onto relative C_l errors."""
 
     @property
     def nbytes(self) -> int:
@@ -87,18 +90,42 @@ def make_batch(
     transform: OutputTransform,
 ) -> Batch:
     """Network inputs and standardised target of cosmology ``index`` (served rows only)."""
-    features = data.features(index)
-    mask = served_rows(features, config)
-    features = features.rows(mask)
+    every = data.features(index)
+    mask = served_rows(every, config)
+    features = every.rows(mask)
     bases = k_bases(features, data.k)
     inputs = assemble_inputs(features, config.inputs, norm, bases)
-    source = np.asarray(data.target(index, config.source), dtype=np.float64)[mask]
-    target = transform.forward(source)
+    whole_source = np.asarray(data.target(index, config.source), dtype=np.float64)
+    target = transform.forward(whole_source[mask])
+    line_of_sight = line_of_sight_columns(every)
+    spectrum = None
+    if config.projection.spectrum:
+        if not transform.is_affine:
+            raise ValueError(
+                f"{config.source}: the spectrum projection needs an affine output transform"
+            )
+        scale = transform.inverse(np.ones((1, data.k.size)))[0] - transform.mean
+        spectrum = spectrum_weights(
+            whole_source,
+            line_of_sight,
+            data.k,
+            config.projection,
+            np.broadcast_to(scale, data.k.shape),
+        ).astype(np.float32)
+    return Batch(
+        inputs,
+        np.ascontiguousarray(target, dtype=np.float32),
+        line_of_sight[mask].astype(np.float32),
+        spectrum,
+    )
+
+
+def line_of_sight_columns(features: CosmologyFeatures) -> np.ndarray:
+    """tau, its trapezoid weight in units of tau_rec, and tau_0 - tau, per slice."""
     weights = trapezoid_weights(features.tau) / features.scalars["tau_rec"]
     # Flat cosmologies: the conformal age is tau_rec plus the comoving distance to it.
     distance = features.scalars["tau_rec"] + features.scalars["ra_rec"] - features.tau
-    line_of_sight = np.stack([features.tau, weights, distance], axis=1).astype(np.float32)
-    return Batch(inputs, np.ascontiguousarray(target, dtype=np.float32), line_of_sight)
+    return np.stack([features.tau, weights, distance], axis=1)
 
 
 PAD_MULTIPLE = 64
@@ -143,16 +170,28 @@ def with_line_of_sight(batches: Sequence[Batch], target: np.ndarray) -> np.ndarr
     """``stacked``'s target with the columns the projected loss reads.
 
     Appends tau, its trapezoid weight, the distance tau_0 - tau and the
-    cosmology's place in the step (padding rows: one past the last, with zero weight).
+    cosmology's place in the step (padding rows: one past the last, with zero
+    weight); with spectrum weights, the multipole a row carries (the first rows
+    of each cosmology, one multipole each; -1: none) and its weights v_l(k).
     """
     batches = [batch for batch in batches if batch.target.shape[0]]
-    columns = np.zeros((target.shape[0], 4), np.float32)
+    spectrum = batches[0].spectrum_weights
+    extra = 0 if spectrum is None else 1 + spectrum.shape[1]
+    columns = np.zeros((target.shape[0], 4 + extra), np.float32)
     columns[:, 3] = len(batches)
+    if extra:
+        columns[:, 4] = -1.0
     start = 0
     for place, batch in enumerate(batches):
         stop = start + batch.target.shape[0]
         columns[start:stop, :3] = batch.line_of_sight
         columns[start:stop, 3] = place
+        if extra:
+            weights = batch.spectrum_weights
+            if weights.shape[0] > stop - start:
+                raise ValueError("a cosmology has fewer tau slices than projected multipoles")
+            columns[start : start + weights.shape[0], 4] = np.arange(weights.shape[0])
+            columns[start : start + weights.shape[0], 5:] = weights
         start = stop
     return np.concatenate([target, columns], axis=1)
 
@@ -288,7 +327,11 @@ def validation_scores(
         error = prediction - batch.target
         losses.append(float(np.mean(error**2)))
         if projection is not None:
-            projected.append(projected_error(error, batch.line_of_sight, data.k, projection))
+            projected.append(
+                projected_error(
+                    error, batch.line_of_sight, data.k, projection, batch.spectrum_weights
+                )
+            )
     if not losses:
         raise ValueError("no validation cosmology has a tau slice in the network's range")
     return float(np.mean(losses)), float(np.mean(projected)) if projected else None
@@ -390,6 +433,7 @@ def train_network(
                 config.projection.frequencies,
                 config.projection.multipoles,
                 config.projection.k_max,
+                config.projection.spectrum,
             )
             if config.projected_loss_weight
             else "mse"
