@@ -5,6 +5,7 @@ See ``training.losses`` for why the error is projected and how.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -46,8 +47,16 @@ def trapezoid_weights(tau: np.ndarray) -> np.ndarray:
 
 def bessel_table(multipoles: Sequence[int], k_max: float) -> np.ndarray:
     """j_l(x) for each multipole on x = 0, BESSEL_STEP, ... up to k_max LARGEST_DISTANCE."""
+    return _bessel_table(tuple(int(ell) for ell in multipoles), float(k_max))
+
+
+@functools.lru_cache(maxsize=4)
+def _bessel_table(multipoles: tuple[int, ...], k_max: float) -> np.ndarray:
+    """The cached table (the same few multipoles at every cosmology); read-only."""
     x = np.arange(0.0, k_max * LARGEST_DISTANCE + 2 * BESSEL_STEP, BESSEL_STEP)
-    return np.stack([spherical_jn(int(ell), x) for ell in multipoles]).astype(np.float32)
+    table = np.stack([spherical_jn(ell, x) for ell in multipoles]).astype(np.float32)
+    table.flags.writeable = False
+    return table
 
 
 def _table_position(x: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
