@@ -603,7 +603,7 @@ def test_weight_average_is_what_is_validated_kept_and_resumed(tmp_path):
 
 def _projection_step(k, spectrum_shape=None, seed=5):
     """Two cosmologies' batches (9 and 5 slices), predictions with noise, and the step."""
-    from training.losses import trapezoid_weights
+    from training.line_of_sight import trapezoid_weights
     from training.train import Batch, stacked, with_line_of_sight
 
     rng = np.random.default_rng(seed)
@@ -632,7 +632,8 @@ def _projection_step(k, spectrum_shape=None, seed=5):
     ids=["frequencies", "bessel", "spectrum"],
 )
 def test_projected_loss_matches_numpy(projection):
-    from training.losses import LineOfSightProjection, ProjectedSourceLoss, projected_error
+    from training.line_of_sight import LineOfSightProjection, projected_error
+    from training.losses import ProjectedSourceLoss
 
     k = np.geomspace(1e-3, 0.2, 7)
     spec = LineOfSightProjection(**projection)
@@ -655,7 +656,7 @@ def test_projected_loss_matches_numpy(projection):
 
 
 def test_projected_error_weighs_coherent_errors():
-    from training.losses import LineOfSightProjection, projected_error, trapezoid_weights
+    from training.line_of_sight import LineOfSightProjection, projected_error, trapezoid_weights
 
     np.testing.assert_allclose(trapezoid_weights(np.array([0.0, 1.0, 3.0])), [0.5, 1.5, 1.0])
     tau = np.linspace(250.0, 350.0, 9)
@@ -675,7 +676,7 @@ def test_projected_error_weighs_coherent_errors():
 def test_bessel_projection_is_the_line_of_sight_integral():
     from scipy.special import spherical_jn
 
-    from training.losses import LineOfSightProjection, projected_error, trapezoid_weights
+    from training.line_of_sight import LineOfSightProjection, projected_error, trapezoid_weights
 
     rng = np.random.default_rng(3)
     k = np.geomspace(1e-3, 0.3, 40)
@@ -703,8 +704,12 @@ def test_bessel_projection_is_the_line_of_sight_integral():
 
 
 def test_spectrum_projection_is_the_relative_cl_error():
-    from training.line_of_sight import spectrum_weights
-    from training.losses import LineOfSightProjection, projected_error, trapezoid_weights
+    from training.line_of_sight import (
+        LineOfSightProjection,
+        projected_error,
+        spectrum_weights,
+        trapezoid_weights,
+    )
 
     rng = np.random.default_rng(4)
     k = np.geomspace(1e-3, 0.3, 50)

@@ -33,20 +33,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from training.line_of_sight import (
-    BESSEL_STEP,
-    LineOfSightProjection,
-    bessel_table,
-    projected_error,
-    trapezoid_weights,
-)
-
-__all__ = [
-    "LineOfSightProjection",
-    "ProjectedSourceLoss",
-    "projected_error",
-    "trapezoid_weights",
-]
+from training.line_of_sight import BESSEL_STEP, LineOfSightProjection, bessel_table
 
 
 @keras.saving.register_keras_serializable(package="cosmicnet")
@@ -86,11 +73,6 @@ class ProjectedSourceLoss(keras.losses.Loss):
             if self.projection.multipoles
             else None
         )
-
-    @property
-    def frequencies(self) -> list[float]:
-        """The projection's frequencies (units of k)."""
-        return list(self.projection.frequencies)
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
         ops = keras.ops

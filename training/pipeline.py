@@ -188,6 +188,7 @@ def _run_summary(entry: NetworkEntry) -> dict[str, Any]:
         "projected_loss_weight": entry.architecture.get("projected_loss_weight", 0.0),
         "projected_loss_frequencies": entry.architecture.get("projected_loss_frequencies"),
         "projected_loss_multipoles": entry.architecture.get("projected_loss_multipoles"),
+        "projected_loss_spectrum": entry.architecture.get("projected_loss_spectrum", False),
         "training_cosmologies": entry.architecture.get("training_cosmologies"),
         "output_transform": entry.output.kind,
         "best_val_loss": min(val_loss) if val_loss else None,

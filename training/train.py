@@ -73,8 +73,13 @@ class Batch:
 
     @property
     def nbytes(self) -> int:
-        """Memory held by the inputs and the target."""
-        return self.target.nbytes + sum(value.nbytes for value in self.inputs.values())
+        """Memory held by the inputs, the target and the line-of-sight columns."""
+        extras = (self.line_of_sight, self.spectrum_weights)
+        return (
+            self.target.nbytes
+            + sum(value.nbytes for value in self.inputs.values())
+            + sum(value.nbytes for value in extras if value is not None)
+        )
 
 
 def served_rows(features: CosmologyFeatures, config: NetworkConfig) -> np.ndarray:
@@ -104,13 +109,10 @@ def make_batch(
             raise ValueError(
                 f"{config.source}: the spectrum projection needs an affine output transform"
             )
-        scale = transform.inverse(np.ones((1, data.k.size)))[0] - transform.mean
+        # Affine: a network error err is a source error std * err (std per k or one value).
+        scale = np.broadcast_to(transform.std, data.k.shape)
         spectrum = spectrum_weights(
-            whole_source,
-            line_of_sight,
-            data.k,
-            config.projection,
-            np.broadcast_to(scale, data.k.shape),
+            whole_source, line_of_sight, data.k, config.projection, scale
         ).astype(np.float32)
     return Batch(
         inputs,
