@@ -557,6 +557,7 @@ def test_batching_and_weight_average_keys_are_validated():
         {"projected_loss_multipoles": [30.5]},
         {"projected_loss_multipoles": [1]},
         {"projected_loss_k_max": 0},
+        {"projected_loss_spectrum": True},
     ):
         with pytest.raises(NetworkConfigError, match=next(iter(bad))):
             parse_networks_config({"t0_late": bad})

@@ -32,6 +32,10 @@ class LineOfSightProjection:
     spectrum: bool = False
     """Bessel kernel only: project onto the relative C_l error (:func:`spectrum_weights`)."""
 
+    def __post_init__(self) -> None:
+        if self.spectrum and not self.multipoles:
+            raise ValueError("the spectrum projection needs multipoles (the Bessel kernel)")
+
     def k_count(self, k: np.ndarray) -> int:
         """How many of the (ascending) ``k`` the projection uses."""
         return int(np.searchsorted(k, self.k_max, side="right")) if self.multipoles else k.size

@@ -142,7 +142,7 @@ class NetworkConfig:
             self.projected_loss_frequencies,
             self.projected_loss_multipoles,
             self.projected_loss_k_max,
-            self.projected_loss_multipoles != () and self.projected_loss_spectrum,
+            self.projected_loss_spectrum,
         )
 
     @property
@@ -346,6 +346,11 @@ def _network(name: str, data: Mapping[str, Any], top: Mapping[str, Any]) -> Netw
         )
     if config.output_std_cap and config.output_std_cap < config.output_std_floor:
         raise NetworkConfigError(f"{where}.output_std_cap must not be below output_std_floor")
+    if config.projected_loss_spectrum and not config.projected_loss_multipoles:
+        raise NetworkConfigError(
+            f"{where}.projected_loss_spectrum needs projected_loss_multipoles "
+            "(the multipoles whose relative C_l errors the loss adds)"
+        )
     if not config.source:
         config = replace(config, source=name)
     try:
