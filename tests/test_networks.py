@@ -558,6 +558,7 @@ def test_batching_and_weight_average_keys_are_validated():
         {"projected_loss_multipoles": [1]},
         {"projected_loss_k_max": 0},
         {"projected_loss_spectrum": True},
+        {"projected_loss_frequency_weight": 5.0},
     ):
         with pytest.raises(NetworkConfigError, match=next(iter(bad))):
             parse_networks_config({"t0_late": bad})
@@ -656,6 +657,31 @@ def test_projected_loss_matches_numpy(projection):
     np.testing.assert_allclose(float(rebuilt(y_true, y_pred, sample_weight=weights)), got)
 
 
+def test_frequency_projection_is_added_to_the_spectrum_projection():
+    from training.line_of_sight import LineOfSightProjection, projected_error
+    from training.losses import ProjectedSourceLoss
+
+    k = np.geomspace(1e-3, 0.2, 7)
+    spec = LineOfSightProjection((0.0, 0.5), (30, 100), 0.05, True)
+    frequencies = LineOfSightProjection((0.0, 0.5))
+    batches, predictions, y_true, y_pred, weights = _projection_step(k, (2, spec.k_count(k)))
+    loss = ProjectedSourceLoss(k, 3.0, 3, (0.0, 0.5), (30, 100), 0.05, True, frequency_weight=40.0)
+    expected = np.mean(
+        [
+            np.mean((p - b.target) ** 2)
+            + 3.0 * projected_error(p - b.target, b.line_of_sight, k, spec, b.spectrum_weights)
+            + 40.0 * projected_error(p - b.target, b.line_of_sight, k, frequencies)
+            for p, b in zip(predictions, batches, strict=True)
+        ]
+    )
+    got = float(loss(y_true, y_pred, sample_weight=weights))
+    np.testing.assert_allclose(got, expected, rtol=1e-4)
+    without = ProjectedSourceLoss(k, 3.0, 3, (0.0, 0.5), (30, 100), 0.05, True)
+    assert float(without(y_true, y_pred, sample_weight=weights)) < 0.99 * got
+    rebuilt = ProjectedSourceLoss.from_config(loss.get_config())
+    np.testing.assert_allclose(float(rebuilt(y_true, y_pred, sample_weight=weights)), got)
+
+
 def test_projected_error_weighs_coherent_errors():
     from training.line_of_sight import LineOfSightProjection, projected_error, trapezoid_weights
 
@@ -731,8 +757,16 @@ def test_spectrum_projection_is_the_relative_cl_error():
 
 @pytest.mark.parametrize(
     "projection",
-    [{}, {"projected_loss_multipoles": [30, 60], "projected_loss_spectrum": True}],
-    ids=["frequencies", "spectrum"],
+    [
+        {},
+        {"projected_loss_multipoles": [30, 60], "projected_loss_spectrum": True},
+        {
+            "projected_loss_multipoles": [30, 60],
+            "projected_loss_spectrum": True,
+            "projected_loss_frequency_weight": 50.0,
+        },
+    ],
+    ids=["frequencies", "spectrum", "spectrum_and_frequencies"],
 )
 def test_projected_loss_trains_and_resumes(tmp_path, projection):
     from training.network_config import parse_networks_config
@@ -751,8 +785,10 @@ def test_projected_loss_trains_and_resumes(tmp_path, projection):
     assert len(resumed["val_projected"]) == 2 and resumed["val_projected"][0] > 0
     assert resumed["val_loss"][0] == first["val_loss"][0]
     # The kept epoch is chosen by the training objective, not by the MSE alone.
-    np.testing.assert_allclose(
-        resumed["val_loss"],
-        np.add(resumed["val_mse"], 10.0 * np.asarray(resumed["val_projected"])),
-        rtol=1e-6,
-    )
+    expected = np.add(resumed["val_mse"], 10.0 * np.asarray(resumed["val_projected"]))
+    if "projected_loss_frequency_weight" in projection:
+        assert len(resumed["val_frequency_projected"]) == 2
+        expected += 50.0 * np.asarray(resumed["val_frequency_projected"])
+    else:
+        assert "val_frequency_projected" not in resumed
+    np.testing.assert_allclose(resumed["val_loss"], expected, rtol=1e-6)

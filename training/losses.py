@@ -23,6 +23,9 @@ can use the kernel itself, at chosen multipoles and for k <= k_max,
     B_l(k) = sum_r dtau_r err(k, tau_r) j_l(k (tau_0 - tau_r)),
 
 with j_l interpolated linearly in a table (step :data:`BESSEL_STEP`).
+A Bessel-kernel projection only sees the chosen multipoles; with
+``frequency_weight`` the loss also adds that weight times the frequency
+projection, which keeps the error small between them.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ class ProjectedSourceLoss(keras.losses.Loss):
         multipoles: Sequence[int] = (),
         k_max: float = 0.1,
         spectrum: bool = False,
+        frequency_weight: float = 0.0,
         name: str = "projected_source_loss",
         **kwargs: Any,
     ) -> None:
@@ -62,6 +66,7 @@ class ProjectedSourceLoss(keras.losses.Loss):
         self.k = [float(value) for value in k]
         self.weight = float(weight)
         self.segments = int(segments)
+        self.frequency_weight = float(frequency_weight)
         self.projection = LineOfSightProjection(
             tuple(float(value) for value in frequencies),
             tuple(int(value) for value in multipoles),
@@ -81,17 +86,12 @@ class ProjectedSourceLoss(keras.losses.Loss):
         tau, dtau, distance = y_true[:, n], y_true[:, n + 1], y_true[:, n + 2]
         ids = ops.cast(y_true[:, n + 3], "int32")
         weighted = error * ops.expand_dims(dtau, 1)
-        projected = 0.0
+        projected, added = 0.0, 0.0
         if self._table is None:
-            k_tau = ops.expand_dims(tau, 1) * ops.expand_dims(ops.convert_to_tensor(self.k), 0)
-            for fraction in self.projection.frequencies:
-                phase = fraction * k_tau
-                real = ops.segment_sum(weighted * ops.cos(phase), ids, num_segments=self.segments)
-                imaginary = ops.segment_sum(
-                    weighted * ops.sin(phase), ids, num_segments=self.segments
-                )
-                projected = projected + ops.mean(real**2 + imaginary**2, axis=1)
+            projected = self._frequency_projection(weighted, tau, ids)
         else:
+            if self.frequency_weight:
+                added = self.frequency_weight * self._frequency_projection(weighted, tau, ids)
             used = self.projection.k_count(np.asarray(self.k))
             k = ops.convert_to_tensor(np.asarray(self.k[:used], np.float32))
             size = self._table.shape[1]
@@ -120,7 +120,19 @@ class ProjectedSourceLoss(keras.losses.Loss):
                     y_true[:, n + 5 : n + 5 + used] * mine, ids, num_segments=self.segments
                 )
                 projected = projected + ops.sum(spectrum_weights * summed, axis=1) ** 2
-        return ops.mean(error**2, axis=1) + self.weight * ops.take(projected, ids)
+        return ops.mean(error**2, axis=1) + ops.take(self.weight * projected + added, ids)
+
+    def _frequency_projection(self, weighted: Any, tau: Any, ids: Any) -> Any:
+        """sum_f mean_k |P_f(k)|^2 per cosmology of the step."""
+        ops = keras.ops
+        k_tau = ops.expand_dims(tau, 1) * ops.expand_dims(ops.convert_to_tensor(self.k), 0)
+        projected = 0.0
+        for fraction in self.projection.frequencies:
+            phase = fraction * k_tau
+            real = ops.segment_sum(weighted * ops.cos(phase), ids, num_segments=self.segments)
+            imaginary = ops.segment_sum(weighted * ops.sin(phase), ids, num_segments=self.segments)
+            projected = projected + ops.mean(real**2 + imaginary**2, axis=1)
+        return projected
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -132,4 +144,5 @@ class ProjectedSourceLoss(keras.losses.Loss):
             "multipoles": list(self.projection.multipoles),
             "k_max": self.projection.k_max,
             "spectrum": self.projection.spectrum,
+            "frequency_weight": self.frequency_weight,
         }

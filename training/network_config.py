@@ -23,7 +23,8 @@ of branches, each a list of ``{filters, kernel, stride, pool}``),
 ``cosmologies_per_batch``, ``weight_average``, ``projected_loss_weight``,
 ``projected_loss_frequencies``, ``projected_loss_multipoles`` and
 ``projected_loss_k_max`` (a Bessel-kernel projection), ``projected_loss_spectrum``
-(onto the relative C_l errors), ``source`` (the
+(onto the relative C_l errors), ``projected_loss_frequency_weight`` (with a
+Bessel-kernel projection, the weight of the frequency projection added to it), ``source`` (the
 CLASS source a network predicts; default its name), ``tau_range`` (the slices
 it serves, ``[low, high]`` in units of tau_rec, high null for open; the
 networks of one source must not overlap and, to serve it, cover every tau),
@@ -127,6 +128,8 @@ class NetworkConfig:
     """Largest k [1/Mpc] of the Bessel-kernel projection."""
     projected_loss_spectrum: bool = False
     """Bessel kernel: project onto the relative C_l errors at the multipoles."""
+    projected_loss_frequency_weight: float = 0.0
+    """Bessel kernel: weight of the frequency projection added to the loss as well."""
     leaky_slope: float = 0.3
     seed: int = 1234
     source: str = ""
@@ -291,7 +294,12 @@ def _network(name: str, data: Mapping[str, Any], top: Mapping[str, Any]) -> Netw
                     f"{where}.weight_average must be a number in [0, 1) (0: no averaging)"
                 )
             changes[key] = float(value)
-        elif key in ("output_std_floor", "output_std_cap", "projected_loss_weight"):
+        elif key in (
+            "output_std_floor",
+            "output_std_cap",
+            "projected_loss_weight",
+            "projected_loss_frequency_weight",
+        ):
             if not isinstance(value, int | float) or value < 0:
                 raise NetworkConfigError(f"{where}.{key} must be a number >= 0")
             changes[key] = float(value)
@@ -350,6 +358,11 @@ def _network(name: str, data: Mapping[str, Any], top: Mapping[str, Any]) -> Netw
         raise NetworkConfigError(
             f"{where}.projected_loss_spectrum needs projected_loss_multipoles "
             "(the multipoles whose relative C_l errors the loss adds)"
+        )
+    if config.projected_loss_frequency_weight and not config.projected_loss_multipoles:
+        raise NetworkConfigError(
+            f"{where}.projected_loss_frequency_weight goes with projected_loss_multipoles; "
+            "without them projected_loss_weight already weighs the frequency projection"
         )
     if not config.source:
         config = replace(config, source=name)

@@ -189,6 +189,9 @@ def _run_summary(entry: NetworkEntry) -> dict[str, Any]:
         "projected_loss_frequencies": entry.architecture.get("projected_loss_frequencies"),
         "projected_loss_multipoles": entry.architecture.get("projected_loss_multipoles"),
         "projected_loss_spectrum": entry.architecture.get("projected_loss_spectrum", False),
+        "projected_loss_frequency_weight": entry.architecture.get(
+            "projected_loss_frequency_weight", 0.0
+        ),
         "training_cosmologies": entry.architecture.get("training_cosmologies"),
         "output_transform": entry.output.kind,
         "best_val_loss": min(val_loss) if val_loss else None,
@@ -217,6 +220,7 @@ _TRAINING = (
     "projected_loss_multipoles",
     "projected_loss_k_max",
     "projected_loss_spectrum",
+    "projected_loss_frequency_weight",
     "seed",
     "source",
     "tau_range",

@@ -315,10 +315,10 @@ def validation_scores(
     model: Any,
     data: CosmologySet,
     batch_of: Callable[[CosmologySet, int], Batch],
-    projection: LineOfSightProjection | None = None,
-) -> tuple[float, float | None]:
-    """Mean over the cosmologies of ``data`` of the per-cosmology MSE and, with
-    ``projection``, of the line-of-sight projected error (one forward pass each)."""
+    projections: Sequence[LineOfSightProjection] = (),
+) -> tuple[float, list[float]]:
+    """Mean over the cosmologies of ``data`` of the per-cosmology MSE and of
+    the line-of-sight projected error for each of ``projections`` (one forward pass each)."""
     losses, projected = [], []
     for index in range(len(data)):
         batch = batch_of(data, index)
@@ -328,15 +328,17 @@ def validation_scores(
         prediction = np.asarray(model.predict_on_batch(inputs))[: batch.target.shape[0]]
         error = prediction - batch.target
         losses.append(float(np.mean(error**2)))
-        if projection is not None:
-            projected.append(
+        projected.append(
+            [
                 projected_error(
                     error, batch.line_of_sight, data.k, projection, batch.spectrum_weights
                 )
-            )
+                for projection in projections
+            ]
+        )
     if not losses:
         raise ValueError("no validation cosmology has a tau slice in the network's range")
-    return float(np.mean(losses)), float(np.mean(projected)) if projected else None
+    return float(np.mean(losses)), [float(mean) for mean in np.mean(projected, axis=0)]
 
 
 def validation_loss(
@@ -344,6 +346,16 @@ def validation_loss(
 ) -> float:
     """Mean over the cosmologies of ``data`` of the per-cosmology MSE."""
     return validation_scores(model, data, batch_of)[0]
+
+
+def validation_projections(config: NetworkConfig) -> tuple[LineOfSightProjection, ...]:
+    """The projections whose errors the training objective adds: the configured
+    one and, with ``projected_loss_frequency_weight``, the frequency projection."""
+    if not config.projected_loss_weight:
+        return ()
+    if config.projected_loss_frequency_weight:
+        return config.projection, LineOfSightProjection(config.projected_loss_frequencies)
+    return (config.projection,)
 
 
 AVERAGE_FILE = "average.weights.h5"
@@ -393,7 +405,9 @@ def train_network(
     ``seconds`` (wall time per epoch), ``learning_rate``, ``best_epoch`` (1-based)
     and, when averaging, ``val_loss_unaveraged`` (the raw weights' validation MSE).
     With the projected loss, ``val_loss`` is the training objective, MSE plus
-    ``projected_loss_weight`` times ``val_projected``, and ``val_mse`` its MSE part.
+    ``projected_loss_weight`` times ``val_projected`` (plus
+    ``projected_loss_frequency_weight`` times ``val_frequency_projected``), and
+    ``val_mse`` its MSE part.
     """
     import keras
 
@@ -436,6 +450,7 @@ def train_network(
                 config.projection.multipoles,
                 config.projection.k_max,
                 config.projection.spectrum,
+                config.projected_loss_frequency_weight,
             )
             if config.projected_loss_weight
             else "mse"
@@ -448,6 +463,7 @@ def train_network(
         return make_batch(data, index, config, norm, transform)
 
     batch_of = BatchCache(build, cache_bytes)
+    projections = validation_projections(config)
     average = _weight_average(model, config, checkpoint_dir, resumed=start > 0)
     for epoch in range(start, epochs):
         keras.utils.set_random_seed(config.seed + 7919 * (epoch + 1))
@@ -475,18 +491,17 @@ def train_network(
                 validation_loss(model, validation, batch_of)
             )
             model.set_weights(average.as_model_weights(raw_weights))
-        val, projected = validation_scores(
-            model,
-            validation,
-            batch_of,
-            config.projection if config.projected_loss_weight else None,
-        )
+        val, projected = validation_scores(model, validation, batch_of, projections)
         notes = [f"unaveraged mse {history['val_loss_unaveraged'][-1]:.4g}"] if average else []
-        if projected is not None:
+        if projected:
             history.setdefault("val_mse", []).append(val)
-            history.setdefault("val_projected", []).append(projected)
-            notes[:0] = [f"mse {val:.4g}", f"projected {projected:.4g}"]
-            val += config.projected_loss_weight * projected
+            history.setdefault("val_projected", []).append(projected[0])
+            notes[:0] = [f"mse {val:.4g}", f"projected {projected[0]:.4g}"]
+            val += config.projected_loss_weight * projected[0]
+        if len(projected) > 1:
+            history.setdefault("val_frequency_projected", []).append(projected[1])
+            notes.insert(2, f"frequency projected {projected[1]:.4g}")
+            val += config.projected_loss_frequency_weight * projected[1]
         history["loss"].append(float(np.mean(losses)))
         history["val_loss"].append(val)
         history["seconds"].append(time.perf_counter() - tick)
