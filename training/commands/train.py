@@ -162,5 +162,9 @@ def run(args: argparse.Namespace) -> int:
         training.close()
         validation.close()
     for name, entry in metadata.networks.items():
-        logger.info("%s: final val_loss %.4g", name, entry.history["val_loss"][-1])
+        losses = entry.history["val_loss"]
+        kept = entry.history.get("best_epoch", [len(losses)])[0]
+        logger.info(
+            "%s: val_loss %.4g (epoch %d of %d, kept)", name, losses[kept - 1], kept, len(losses)
+        )
     return 0
