@@ -492,16 +492,18 @@ def train_network(
             )
             model.set_weights(average.as_model_weights(raw_weights))
         val, projected = validation_scores(model, validation, batch_of, projections)
-        notes = [f"unaveraged mse {history['val_loss_unaveraged'][-1]:.4g}"] if average else []
+        notes = []
         if projected:
             history.setdefault("val_mse", []).append(val)
             history.setdefault("val_projected", []).append(projected[0])
-            notes[:0] = [f"mse {val:.4g}", f"projected {projected[0]:.4g}"]
+            notes += [f"mse {val:.4g}", f"projected {projected[0]:.4g}"]
             val += config.projected_loss_weight * projected[0]
         if len(projected) > 1:
             history.setdefault("val_frequency_projected", []).append(projected[1])
-            notes.insert(2, f"frequency projected {projected[1]:.4g}")
+            notes.append(f"frequency projected {projected[1]:.4g}")
             val += config.projected_loss_frequency_weight * projected[1]
+        if average:
+            notes.append(f"unaveraged mse {history['val_loss_unaveraged'][-1]:.4g}")
         history["loss"].append(float(np.mean(losses)))
         history["val_loss"].append(val)
         history["seconds"].append(time.perf_counter() - tick)
