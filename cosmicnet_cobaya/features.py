@@ -63,6 +63,9 @@ STEP_CENTRE_IN_TAU_REC = 4.0
 """The step of eq. 2.11c is centred at this multiple of tau_rec."""
 STEP_WIDTH_MPC = 100.0
 """Width of the tanh step of eq. 2.11c [Mpc]."""
+STEP_NEGLIGIBLE = 1e-7
+"""Below this step weight the Bessel terms (at most 1 after rescaling) are left out:
+they would change the bases by less than float32 resolves."""
 J1_PEAK = 0.4361818172714585
 """Maximum of the spherical Bessel function j1 (at x = 2.08158)."""
 J2_PEAK = 0.3067918120350715
@@ -85,8 +88,8 @@ class CosmologyFeatures:
     tau: np.ndarray
     time: dict[str, np.ndarray]
 
-    def rows(self, mask: np.ndarray) -> CosmologyFeatures:
-        """The same cosmology restricted to the tau slices where ``mask`` is true."""
+    def rows(self, mask: np.ndarray | slice) -> CosmologyFeatures:
+        """The same cosmology restricted to the tau slices ``mask`` selects."""
         return CosmologyFeatures(
             params=self.params,
             scalars=self.scalars,
@@ -173,21 +176,50 @@ def _bessel_j1_j2(x: np.ndarray, sin_x: np.ndarray, cos_x: np.ndarray) -> tuple[
     return j1, j2
 
 
+def _sin_cos_float32(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """sin and cos in float32 after an exact float64 reduction to [-pi, pi].
+
+    The float32 functions are vectorised and about ten times faster than the
+    float64 ones; reducing first keeps the error at float32 resolution (~1e-7)
+    for arguments of thousands of radians.
+    """
+    turns = np.rint(x * (0.5 / np.pi))
+    reduced = (x - turns * (2.0 * np.pi)).astype(np.float32)
+    return np.sin(reduced), np.cos(reduced)
+
+
 def k_bases(features: CosmologyFeatures, k: np.ndarray) -> dict[str, np.ndarray]:
-    """The k-dependent inputs of eq. 2.11 on (tau, k), each of shape (n_tau, n_k).
+    """The k-dependent inputs of eq. 2.11 on (tau, k), float32 of shape (n_tau, n_k).
 
     ``cos_in``/``sin_in`` switch with a tanh step centred at 4 tau_rec (width
     100 Mpc) from cos/sin(k r_s(tau)) to j1/j2(k [tau - tau_rec]) rescaled to
-    peak 1; ``damping`` is exp(-(k / k_D(tau))^2).
+    peak 1; ``damping`` is exp(-(k / k_D(tau))^2).  The networks read float32,
+    so the bases are float32 and only the terms that matter are evaluated:
+    cos/sin(k r_s) where the step is below 1, the Bessel terms where it is
+    at least :data:`STEP_NEGLIGIBLE`.  Every value is within 3e-7 of the float64
+    formula.
     """
     k = np.asarray(k, dtype=np.float64)[np.newaxis, :]
-    tau = features.tau[:, np.newaxis]
+    tau = features.tau
     tau_rec = features.scalars["tau_rec"]
     step = 0.5 * (np.tanh((tau - STEP_CENTRE_IN_TAU_REC * tau_rec) / STEP_WIDTH_MPC) + 1.0)
-    kr = k * features.time["r_s"][:, np.newaxis]
-    x = k * (tau - tau_rec)
-    j1, j2 = _bessel_j1_j2(x, np.sin(x), np.cos(x))
-    cos_in = step * (j1 / J1_PEAK) + (1.0 - step) * np.cos(kr)
-    sin_in = step * (j2 / J2_PEAK) + (1.0 - step) * np.sin(kr)
-    damping = np.exp(-np.square(k / features.time["k_D"][:, np.newaxis]))
+    shape = (tau.size, k.size)
+    cos_in = np.zeros(shape, dtype=np.float32)
+    sin_in = np.zeros(shape, dtype=np.float32)
+    acoustic = step < 1.0
+    if np.any(acoustic):
+        sin_kr, cos_kr = _sin_cos_float32(features.time["r_s"][acoustic, np.newaxis] * k)
+        weight = (1.0 - step[acoustic, np.newaxis]).astype(np.float32)
+        cos_in[acoustic] = weight * cos_kr
+        sin_in[acoustic] = weight * sin_kr
+    bessel = step >= STEP_NEGLIGIBLE
+    if np.any(bessel):
+        # float64: j1 and j2 cancel between their terms at small x.
+        x = (tau[bessel, np.newaxis] - tau_rec) * k
+        j1, j2 = _bessel_j1_j2(x, np.sin(x), np.cos(x))
+        weight = step[bessel, np.newaxis]
+        cos_in[bessel] += weight * (j1 / J1_PEAK)
+        sin_in[bessel] += weight * (j2 / J2_PEAK)
+    exponent = np.square(k / features.time["k_D"][:, np.newaxis]).astype(np.float32)
+    damping = np.exp(-exponent)
     return {"cos_in": cos_in, "sin_in": sin_in, "damping": damping}

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
-from scipy import sparse
 from scipy.interpolate import CubicSpline
 
 from cosmicnet_cobaya.hook.bridge import PreparedPerturbations, classy, read_sources
@@ -61,40 +60,96 @@ class SourceGrid:
         names = list(prepared.source_names)
         n_tau = prepared.tau.size
         stacked = np.concatenate([self.values[name] for name in names], axis=0)
-        weights = spline_weights(self.k, np.clip(prepared.k, self.k[0], self.k[-1]))
-        moved = np.asarray((weights @ stacked.T).T)
+        spline = KSplineMap.between(self.k, np.clip(prepared.k, self.k[0], self.k[-1]))
+        moved = spline.apply(stacked)
         return {name: moved[i * n_tau : (i + 1) * n_tau] for i, name in enumerate(names)}
 
 
 SPLINE_WEIGHT_CUTOFF = 1e-9
-"""Weights of the k spline below this fraction of the largest are dropped."""
+"""Spline weights below this fraction of the largest are left out."""
+SPLINE_BLOCK = 48
+"""Target k values moved by one dense matrix product in :meth:`KSplineMap.apply`."""
+
+
+@dataclass(frozen=True)
+class _SplineBasis:
+    knots: np.ndarray
+    coefficients: np.ndarray
+    """(4, n_knots - 1, n_knots): the piecewise cubic of each knot's unit vector."""
+    half_width: int
+    """Knots beyond this many on either side of an interval weigh below the cutoff."""
 
 
 @functools.lru_cache(maxsize=4)
-def _spline_basis(k_from: bytes) -> tuple[np.ndarray, np.ndarray]:
-    """Knots and piecewise-cubic coefficients of the spline of each unit vector.
+def _spline_basis(k_from: bytes) -> _SplineBasis:
+    """The spline of each unit vector and the width of its significant band.
 
     Cached by the knots' bytes: a network set's k grid is the same at every call.
     """
     knots = np.frombuffer(k_from)
-    return knots, CubicSpline(knots, np.eye(knots.size), axis=0).c
+    coefficients = CubicSpline(knots, np.eye(knots.size), axis=0).c
+    h = np.diff(knots)[:, np.newaxis]
+    bound = (np.abs(coefficients[0]) * h + np.abs(coefficients[1])) * h + np.abs(coefficients[2])
+    bound = bound * h + np.abs(coefficients[3])
+    interval, knot = np.nonzero(bound >= SPLINE_WEIGHT_CUTOFF * bound.max())
+    reach = np.maximum(interval - knot, knot - interval - 1)
+    return _SplineBasis(knots, coefficients, int(reach.max()))
 
 
-def spline_weights(k_from: np.ndarray, k_to: np.ndarray) -> sparse.csr_matrix:
-    """The cubic spline from ``k_from`` to ``k_to`` as a sparse (k_to, k_from) matrix.
+@dataclass(frozen=True)
+class KSplineMap:
+    """The cubic spline from one k grid to another as a banded linear map.
 
-    A cubic spline is linear in its values, so one matrix moves every (source,
-    tau) row at once.  Its weights decay by a factor ~0.27 per knot away from
-    the target; dropping those below :data:`SPLINE_WEIGHT_CUTOFF` of the largest
-    keeps about 20 per row and changes results by less than that fraction.
+    A cubic spline is linear in its values: target value j is
+    ``weights[j] . values[start[j] : start[j] + width]``.  The weights of knots
+    far from the target decay by ~0.27 per knot; those below
+    :data:`SPLINE_WEIGHT_CUTOFF` of the largest are left out, which changes
+    results by less than that fraction.
     """
-    knots, coefficients = _spline_basis(np.ascontiguousarray(k_from, dtype=np.float64).tobytes())
-    interval = np.clip(np.searchsorted(knots, k_to, side="right") - 1, 0, knots.size - 2)
-    x = (k_to - knots[interval])[:, np.newaxis]
-    c = coefficients[:, interval, :]
-    dense = ((c[0] * x + c[1]) * x + c[2]) * x + c[3]
-    dense[np.abs(dense) < SPLINE_WEIGHT_CUTOFF * np.abs(dense).max()] = 0.0
-    return sparse.csr_matrix(dense)
+
+    start: np.ndarray
+    weights: np.ndarray
+    n_from: int
+
+    @classmethod
+    def between(cls, k_from: np.ndarray, k_to: np.ndarray) -> KSplineMap:
+        """The not-a-knot cubic spline through ``k_from``, evaluated at ``k_to``."""
+        basis = _spline_basis(np.ascontiguousarray(k_from, dtype=np.float64).tobytes())
+        knots = basis.knots
+        k_to = np.asarray(k_to, dtype=np.float64)
+        interval = np.clip(np.searchsorted(knots, k_to, side="right") - 1, 0, knots.size - 2)
+        width = min(2 * basis.half_width + 2, knots.size)
+        start = np.clip(interval - basis.half_width, 0, knots.size - width)
+        columns = start[:, np.newaxis] + np.arange(width)
+        c = basis.coefficients[:, interval[:, np.newaxis], columns]
+        x = (k_to - knots[interval])[:, np.newaxis]
+        weights = ((c[0] * x + c[1]) * x + c[2]) * x + c[3]
+        return cls(start=start, weights=weights, n_from=knots.size)
+
+    def dense(self) -> np.ndarray:
+        """The map as a dense (n_to, n_from) matrix."""
+        matrix = np.zeros((self.start.size, self.n_from))
+        columns = self.start[:, np.newaxis] + np.arange(self.weights.shape[1])
+        np.put_along_axis(matrix, columns, self.weights, axis=1)
+        return matrix
+
+    def apply(self, values: np.ndarray) -> np.ndarray:
+        """Move every row of ``values`` (n_rows, n_from) onto the target grid.
+
+        Consecutive targets share most of their knots, so blocks of
+        :data:`SPLINE_BLOCK` targets are one dense matrix product each.
+        """
+        n_to, width = self.weights.shape
+        moved = np.empty((values.shape[0], n_to))
+        for first in range(0, n_to, SPLINE_BLOCK):
+            last = min(first + SPLINE_BLOCK, n_to)
+            low = int(self.start[first])
+            high = int(self.start[last - 1]) + width
+            block = np.zeros((high - low, last - first))
+            rows = self.start[first:last, np.newaxis] - low + np.arange(width)
+            block[rows, np.arange(last - first)[:, np.newaxis]] = self.weights[first:last]
+            moved[:, first:last] = values[:, low:high] @ block
+        return moved
 
 
 class SourceProvider(Protocol):

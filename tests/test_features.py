@@ -53,23 +53,25 @@ def test_k_bases_limits_and_shapes() -> None:
     assert set(bases) == {"cos_in", "sin_in", "damping"}
     for value in bases.values():
         assert value.shape == (features.tau.size, k.size)
+        assert value.dtype == np.float32
         assert np.all(np.isfinite(value))
     tau = features.tau[:, None]
     step = 0.5 * (np.tanh((tau - 4.0 * 280.0) / 100.0) + 1.0)
     kr = k[None, :] * features.time["r_s"][:, None]
     x = k[None, :] * (tau - 280.0)
     j1, j2 = spherical_jn(1, x) / J1_PEAK, spherical_jn(2, x) / J2_PEAK
-    np.testing.assert_allclose(bases["cos_in"], step * j1 + (1 - step) * np.cos(kr), atol=1e-12)
-    np.testing.assert_allclose(bases["sin_in"], step * j2 + (1 - step) * np.sin(kr), atol=1e-12)
+    # float32 bases, with the terms that float32 cannot resolve left out: within 3e-7.
+    np.testing.assert_allclose(bases["cos_in"], step * j1 + (1 - step) * np.cos(kr), atol=3e-7)
+    np.testing.assert_allclose(bases["sin_in"], step * j2 + (1 - step) * np.sin(kr), atol=3e-7)
     early = features.tau < 2.0 * 280.0
     late = features.tau > 6.0 * 280.0
     np.testing.assert_allclose(bases["cos_in"][early], np.cos(kr)[early], atol=5e-5)
     np.testing.assert_allclose(bases["cos_in"][late], j1[late], atol=5e-5)
-    assert np.max(np.abs(bases["cos_in"])) <= 1.0 + 1e-12
+    assert np.max(np.abs(bases["cos_in"])) <= 1.0 + 1e-6
     damping = bases["damping"]
     assert np.all((damping > 0.0) | (damping == 0.0)) and np.all(damping <= 1.0)
     np.testing.assert_allclose(
-        damping, np.exp(-((k[None, :] / features.time["k_D"][:, None]) ** 2)), rtol=1e-14
+        damping, np.exp(-((k[None, :] / features.time["k_D"][:, None]) ** 2)), rtol=0, atol=3e-7
     )
 
 

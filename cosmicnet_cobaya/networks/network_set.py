@@ -239,9 +239,12 @@ class NetworkSet:
         mask = rows_in_range(features.tau, features.scalars["tau_rec"], entry.tau_range)
         if not np.any(mask):
             return mask, np.empty((0, self.k.size))
-        rows = {key: value[mask] for key, value in bases.items()}
+        # tau increases, so the rows of a range are consecutive: slice them (views, no copies).
+        first, last = np.flatnonzero(mask)[[0, -1]]
+        rows = slice(int(first), int(last) + 1)
         norm = self.metadata.normalisation
-        inputs = assemble_inputs(features.rows(mask), entry.inputs, norm, rows)
+        row_bases = {key: value[rows] for key, value in bases.items()}
+        inputs = assemble_inputs(features.rows(rows), entry.inputs, norm, row_bases)
         return mask, entry.output.inverse(self.models[name](inputs))
 
     def predict_source(

@@ -116,8 +116,7 @@ class NetworkSourceProvider:
             if reasons:
                 raise SourcesDeclinedError("outside the training domain: " + "; ".join(reasons))
         features = compute_features(cosmo, prepared.tau, params)
-        # The networks read float32: cast the (n_tau, n_k) bases once, not once per network.
-        bases = {name: base.astype(np.float32) for name, base in k_bases(features, self.k).items()}
+        bases = k_bases(features, self.k)  # float32, shared by every network
         features_time = time.perf_counter() - start
         needed = []
         for name in prepared.source_names:
