@@ -206,20 +206,21 @@ def k_bases(features: CosmologyFeatures, k: np.ndarray) -> dict[str, np.ndarray]
     shape = (tau.size, k.size)
     cos_in = np.zeros(shape, dtype=np.float32)
     sin_in = np.zeros(shape, dtype=np.float32)
-    acoustic = step < 1.0
-    if np.any(acoustic):
+    # tau increases, so the step does: the sound-horizon rows come first, the Bessel rows last.
+    acoustic = slice(0, int(np.searchsorted(step, 1.0)))
+    bessel = slice(int(np.searchsorted(step, STEP_NEGLIGIBLE)), tau.size)
+    if acoustic.stop > 0:
         sin_kr, cos_kr = _sin_cos_float32(features.time["r_s"][acoustic, np.newaxis] * k)
         weight = (1.0 - step[acoustic, np.newaxis]).astype(np.float32)
-        cos_in[acoustic] = weight * cos_kr
-        sin_in[acoustic] = weight * sin_kr
-    bessel = step >= STEP_NEGLIGIBLE
-    if np.any(bessel):
+        np.multiply(weight, cos_kr, out=cos_in[acoustic])
+        np.multiply(weight, sin_kr, out=sin_in[acoustic])
+    if bessel.start < tau.size:
         # float64: j1 and j2 cancel between their terms at small x.
         x = (tau[bessel, np.newaxis] - tau_rec) * k
         j1, j2 = _bessel_j1_j2(x, np.sin(x), np.cos(x))
         weight = step[bessel, np.newaxis]
-        cos_in[bessel] += weight * (j1 / J1_PEAK)
-        sin_in[bessel] += weight * (j2 / J2_PEAK)
+        cos_in[bessel] += weight * (1.0 / J1_PEAK) * j1
+        sin_in[bessel] += weight * (1.0 / J2_PEAK) * j2
     exponent = np.square(k / features.time["k_D"][:, np.newaxis]).astype(np.float32)
     damping = np.exp(-exponent)
     return {"cos_in": cos_in, "sin_in": sin_in, "damping": damping}

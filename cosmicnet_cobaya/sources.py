@@ -57,12 +57,8 @@ class SourceGrid:
                 f"cover the k range CLASS needs here [{prepared.k[0]:.4g}, "
                 f"{prepared.k[-1]:.4g}] 1/Mpc"
             )
-        names = list(prepared.source_names)
-        n_tau = prepared.tau.size
-        stacked = np.concatenate([self.values[name] for name in names], axis=0)
         spline = KSplineMap.between(self.k, np.clip(prepared.k, self.k[0], self.k[-1]))
-        moved = spline.apply(stacked)
-        return {name: moved[i * n_tau : (i + 1) * n_tau] for i, name in enumerate(names)}
+        return {name: spline.apply(self.values[name]) for name in prepared.source_names}
 
 
 SPLINE_WEIGHT_CUTOFF = 1e-9

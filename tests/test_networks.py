@@ -214,12 +214,17 @@ def test_numpy_forward_matches_keras(tmp_path):
 
 @pytest.mark.parametrize("padding", ["valid", "same"])
 @pytest.mark.parametrize("length", [23, 26])
-def test_numpy_conv_with_strides_beyond_the_kernel_matches_keras(tmp_path, padding, length):
-    """Windows that do not overlap take one matmul; lengths that end mid-stride included."""
+@pytest.mark.parametrize("kernel, stride", [(2, 5), (5, 5), (3, 1), (7, 2), (6, 4)])
+def test_numpy_conv_matches_keras_without_padding_copies(tmp_path, padding, length, kernel, stride):
+    """Non-overlapping windows (a strided view) and overlapping ones (one matmul per
+    tap), with the padding's edge windows; lengths that end mid-stride included."""
     import keras
 
     inputs = keras.Input(shape=(length, 3), name="k")
-    hidden = keras.layers.Conv1D(4, 2, strides=5, padding=padding, activation="tanh")(inputs)
+    hidden = keras.layers.Conv1D(4, kernel, strides=stride, padding=padding, activation="relu")(
+        inputs
+    )
+    hidden = keras.layers.Conv1D(2, 3, padding=padding, activation="tanh")(hidden)
     outputs = keras.layers.Dense(3)(keras.layers.Flatten()(hidden))
     model = keras.Model(inputs, outputs)
     path = tmp_path / "conv.keras"

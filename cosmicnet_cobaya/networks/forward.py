@@ -19,6 +19,7 @@ from typing import Any
 
 import h5py
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 
 class ForwardModelError(ValueError):
@@ -47,11 +48,14 @@ def _leaky_relu(slope: float) -> Callable[[np.ndarray], np.ndarray]:
     return as_maximum if 0.0 <= slope <= 1.0 else as_where
 
 
-def _activation(spec: Any) -> Callable[[np.ndarray], np.ndarray]:
+def _activation(spec: Any, in_place: bool = False) -> Callable[[np.ndarray], np.ndarray]:
+    """The activation function; ``in_place`` lets it overwrite its (fresh) argument."""
     name = spec if isinstance(spec, str) else (spec or {}).get("config", {}).get("name")
     table: dict[str, Callable[[np.ndarray], np.ndarray]] = {
         "linear": lambda x: x,
-        "relu": lambda x: np.maximum(x, 0.0),
+        "relu": (lambda x: np.maximum(x, 0.0, out=x))
+        if in_place
+        else (lambda x: np.maximum(x, 0.0)),
         "tanh": np.tanh,
         "leaky_relu": _leaky_relu(0.2),
     }
@@ -78,27 +82,59 @@ def _conv1d(config: Mapping[str, Any], weights: list[np.ndarray]) -> Callable:
     padding = config["padding"]
     if padding not in ("same", "valid"):
         raise ForwardModelError(f"Conv1D padding {padding!r} is not supported")
-    activation = _activation(config.get("activation"))
+    activation = _activation(config.get("activation"), in_place=True)
     flat_kernel = kernel.reshape(size * kernel.shape[1], kernel.shape[2])
+    filters = kernel.shape[2]
+
+    def windows_product(x: np.ndarray, out: np.ndarray, left: int) -> None:
+        # Windows that do not overlap (stride >= size).  The windows inside x are a
+        # strided view of it (a window's size * channels values are contiguous), so
+        # they need no copy; only the edge windows, which reach into the padding, do.
+        batch, length, channels = x.shape
+        first = -(-left // stride)
+        last = (length + left - size) // stride
+        if last >= first:
+            start = first * stride - left
+            inside = as_strided(
+                x[:, start:],
+                shape=(batch, last - first + 1, size * channels),
+                strides=(x.strides[0], stride * x.strides[1], x.strides[2]),
+                writeable=False,
+            )
+            out[:, first : last + 1] = inside @ flat_kernel
+        for index in [*range(min(first, out.shape[1])), *range(max(last + 1, 0), out.shape[1])]:
+            window = np.zeros((batch, size, channels), dtype=x.dtype)
+            low = index * stride - left
+            valid = slice(max(low, 0), min(low + size, length))
+            window[:, valid.start - low : valid.stop - low] = x[:, valid]
+            out[:, index] = window.reshape(batch, -1) @ flat_kernel
+
+    def taps_product(x: np.ndarray, out: np.ndarray, left: int) -> None:
+        # Overlapping windows: one matmul per kernel tap, over the outputs whose
+        # input for that tap lies inside x (the padding contributes zeros).
+        length = x.shape[1]
+        for tap in range(size):
+            first = max(-(-(left - tap) // stride), 0)
+            last = min((length - 1 + left - tap) // stride, out.shape[1] - 1)
+            if last < first:
+                continue
+            low = first * stride - left + tap
+            high = last * stride - left + tap
+            out[:, first : last + 1] += x[:, low : high + 1 : stride] @ kernel[tap]
 
     def apply(x: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(x)
+        length = x.shape[1]
         if padding == "same":
-            left, right = _same_padding(x.shape[1], size, stride)
-            x = np.pad(x, ((0, 0), (left, right), (0, 0)))
-        length = (x.shape[1] - size) // stride + 1
-        if stride >= size:
-            # Windows that do not overlap: one matmul over (batch, length, size * channels).
-            extra = stride * length - x.shape[1]
-            if extra > 0:
-                x = np.pad(x, ((0, 0), (0, extra), (0, 0)))
-            windows = x[:, : stride * length].reshape(x.shape[0], length, stride, x.shape[2])
-            windows = windows[:, :, :size].reshape(x.shape[0], length, size * x.shape[2])
-            out = windows @ flat_kernel
+            left = _same_padding(length, size, stride)[0]
+            out_length = -(-length // stride)
         else:
-            # One small matmul per kernel tap: no (batch, length, kernel, channel) copy.
-            out = x[:, 0 : stride * (length - 1) + 1 : stride] @ kernel[0]
-            for tap in range(1, size):
-                out += x[:, tap : tap + stride * (length - 1) + 1 : stride] @ kernel[tap]
+            left, out_length = 0, (length - size) // stride + 1
+        out = np.zeros((x.shape[0], out_length, filters), dtype=np.float32)
+        if stride >= size:
+            windows_product(x, out, left)
+        else:
+            taps_product(x, out, left)
         if bias is not None:
             out += bias
         return activation(out)
@@ -126,7 +162,7 @@ def _max_pool1d(config: Mapping[str, Any]) -> Callable:
 def _dense(config: Mapping[str, Any], weights: list[np.ndarray]) -> Callable:
     kernel = weights[0]
     bias = weights[1] if config.get("use_bias", True) else None
-    activation = _activation(config.get("activation"))
+    activation = _activation(config.get("activation"), in_place=True)
 
     def apply(x: np.ndarray) -> np.ndarray:
         out = x @ kernel

@@ -197,8 +197,7 @@ class OutputTransform:
 
     def inverse(self, output: np.ndarray) -> np.ndarray:
         """Standardised output -> physical source (float64)."""
-        value = np.array(output, dtype=np.float64)
-        value *= self.std
+        value = np.multiply(output, self.std, dtype=np.float64)
         value += self.mean
         if self.kind == "log_abs":
             return self.sign * np.exp(value)
