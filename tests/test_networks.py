@@ -409,6 +409,10 @@ def test_tau_range_keys_are_validated():
         parse_networks_config({"t0": {"learning_rate_decay": 1.5}})
 
 
+def _json_value(value):
+    return list(value) if isinstance(value, tuple) else value
+
+
 def test_fine_tuning_starts_from_another_set(trained_set, tmp_path):
     from training.network_config import parse_networks_config
     from training.pipeline import train_network_set
@@ -448,6 +452,12 @@ def test_fine_tuning_starts_from_another_set(trained_set, tmp_path):
     assert previous["output_transform"] == start.output.kind == "affine"
     assert previous["epochs"] == len(start.history["val_loss"]) > 0
     assert previous["training_cosmologies"] == 3
+    # Every training setting is recorded, the projection's k_max included.
+    from training.pipeline import _LINEAGE_SETTINGS
+
+    assert "projected_loss_k_max" in _LINEAGE_SETTINGS
+    for key in _LINEAGE_SETTINGS:
+        assert previous[key] == _json_value(start.architecture[key]), key
     assert entry.architecture["training_cosmologies"] == 4
     assert entry.architecture["validation_cosmologies"] == 2
     # Fine-tuning into a folder that holds a set of other normalisation is refused.
@@ -685,6 +695,8 @@ def test_frequency_projection_is_added_to_the_spectrum_projection():
     assert float(without(y_true, y_pred, sample_weight=weights)) < 0.99 * got
     rebuilt = ProjectedSourceLoss.from_config(loss.get_config())
     np.testing.assert_allclose(float(rebuilt(y_true, y_pred, sample_weight=weights)), got)
+    with pytest.raises(ValueError, match="give multipoles"):
+        ProjectedSourceLoss(k, 3.0, 3, (0.0, 0.5), frequency_weight=40.0)
 
 
 def test_projected_error_weighs_coherent_errors():

@@ -67,6 +67,12 @@ class ProjectedSourceLoss(keras.losses.Loss):
         self.weight = float(weight)
         self.segments = int(segments)
         self.frequency_weight = float(frequency_weight)
+        if self.frequency_weight and not multipoles:
+            raise ValueError(
+                "frequency_weight adds the frequency projection to a Bessel-kernel one: "
+                "give multipoles too (without them the frequency projection is the loss, "
+                "weighted by weight)"
+            )
         self.projection = LineOfSightProjection(
             tuple(float(value) for value in frequencies),
             tuple(int(value) for value in multipoles),

@@ -6,7 +6,7 @@ import importlib.metadata
 import logging
 import shutil
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -176,26 +176,29 @@ def train_network_set(
 
 
 def _run_summary(entry: NetworkEntry) -> dict[str, Any]:
-    """How a network was trained in its last run (kept in its successors' ``lineage``)."""
+    """How a network was trained in its last run (kept in its successors' ``lineage``).
+
+    Every training setting of :data:`_LINEAGE_SETTINGS`, with NetworkConfig's default
+    where the entry predates the setting.
+    """
     val_loss = entry.history.get("val_loss", [])
+    defaults = {item.name: item.default for item in fields(NetworkConfig)}
+    settings = {
+        key: _json_ready(entry.architecture.get(key, defaults.get(key)))
+        for key in _LINEAGE_SETTINGS
+    }
     return {
         "initialised_from": entry.architecture.get("initialised_from"),
         "epochs": len(val_loss),
-        "learning_rate": entry.architecture.get("learning_rate"),
-        "learning_rate_decay": entry.architecture.get("learning_rate_decay"),
-        "cosmologies_per_batch": entry.architecture.get("cosmologies_per_batch", 1),
-        "weight_average": entry.architecture.get("weight_average", 0.0),
-        "projected_loss_weight": entry.architecture.get("projected_loss_weight", 0.0),
-        "projected_loss_frequencies": entry.architecture.get("projected_loss_frequencies"),
-        "projected_loss_multipoles": entry.architecture.get("projected_loss_multipoles"),
-        "projected_loss_spectrum": entry.architecture.get("projected_loss_spectrum", False),
-        "projected_loss_frequency_weight": entry.architecture.get(
-            "projected_loss_frequency_weight", 0.0
-        ),
+        **settings,
         "training_cosmologies": entry.architecture.get("training_cosmologies"),
         "output_transform": entry.output.kind,
         "best_val_loss": min(val_loss) if val_loss else None,
     }
+
+
+def _json_ready(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
 
 
 def _wants_new_output_transform(start: NetworkEntry, config: NetworkConfig) -> bool:
@@ -229,6 +232,13 @@ _TRAINING = (
     "output_std_cap",
 )
 """Settings of a fine-tuning run that replace those of the starting network."""
+
+_LINEAGE_SETTINGS = tuple(
+    key
+    for key in _TRAINING
+    if key not in ("epochs", "seed", "source", "tau_range", "output_transform")
+)
+"""The settings a network's ``lineage`` records of each earlier run."""
 
 
 def _initial_networks(
