@@ -63,7 +63,7 @@ class SourceGrid:
 
 SPLINE_WEIGHT_CUTOFF = 1e-9
 """Spline weights below this fraction of the largest are left out."""
-SPLINE_BLOCK = 48
+SPLINE_BLOCK = 32
 """Target k values moved by one dense matrix product in :meth:`KSplineMap.apply`."""
 
 
