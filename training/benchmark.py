@@ -108,31 +108,51 @@ def run_benchmark(
             for settings in tqdm(inputs, desc=f"benchmark, {threads} thread(s)", unit="cosmo"):
                 rows["class"].append(_time_full_class(settings, l_max))
                 rows["network"].append(_time_hooked(settings, provider, l_max))
-        summary: dict[str, Any] = {}
-        for step in ("perturbations", "whole"):
-            class_median = float(np.median([row[step] for row in rows["class"]]))
-            net_median = float(np.median([row[step] for row in rows["network"]]))
-            summary[step] = {
-                "class_median_s": class_median,
-                "network_median_s": net_median,
-                "speedup": class_median / net_median if net_median > 0 else float("inf"),
-            }
-        summary["raw"] = rows
-        results["threads"][str(threads)] = summary
+        results["threads"][str(threads)] = summarise_timings(rows)
     return results
 
 
+STEPS = ("perturbations", "whole")
+
+
+def summarise_timings(rows: Mapping[str, Sequence[Mapping[str, float]]]) -> dict[str, Any]:
+    """Medians, ranges and speed-ups of per-point timings.
+
+    ``rows["class"]`` and ``rows["network"]`` hold one ``{step: seconds}`` per
+    point; the speed-up is the ratio of the medians, and the range of the
+    per-point ratios shows how much single points vary on a shared machine.
+    """
+    summary: dict[str, Any] = {}
+    for step in STEPS:
+        class_times = np.array([row[step] for row in rows["class"]])
+        net_times = np.array([row[step] for row in rows["network"]])
+        class_median, net_median = float(np.median(class_times)), float(np.median(net_times))
+        ratios = class_times / np.where(net_times > 0, net_times, np.nan)
+        summary[step] = {
+            "class_median_s": class_median,
+            "network_median_s": net_median,
+            "network_range_s": [float(net_times.min()), float(net_times.max())],
+            "speedup": class_median / net_median if net_median > 0 else float("inf"),
+            "speedup_range": [float(np.nanmin(ratios)), float(np.nanmax(ratios))],
+        }
+    summary["raw"] = {name: [dict(row) for row in values] for name, values in rows.items()}
+    return summary
+
+
 def format_table(results: Mapping[str, Any]) -> str:
-    """Plain-text table of medians and speed-ups."""
+    """Plain-text table of medians and speed-ups, with the per-point range."""
     lines = [
         f"{results['n_cosmologies']} cosmologies, lensed C_l to l={results['l_max']}",
-        f"{'threads':>7}  {'step':<13} {'CLASS [s]':>10} {'network [s]':>12} {'speed-up':>9}",
+        f"{'threads':>7}  {'step':<13} {'CLASS [s]':>10} {'network [s]':>12} {'speed-up':>9}"
+        f"  {'per point':>13}",
     ]
     for threads, summary in results["threads"].items():
-        for step in ("perturbations", "whole"):
+        for step in STEPS:
             row = summary[step]
+            low, high = row.get("speedup_range", (row["speedup"], row["speedup"]))
+            spread = f"{low:.1f}-{high:.1f}x"
             lines.append(
                 f"{threads:>7}  {step:<13} {row['class_median_s']:>10.3f} "
-                f"{row['network_median_s']:>12.4f} {row['speedup']:>8.1f}x"
+                f"{row['network_median_s']:>12.4f} {row['speedup']:>8.1f}x  {spread:>13}"
             )
     return "\n".join(lines)

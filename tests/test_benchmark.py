@@ -1,0 +1,32 @@
+"""The benchmark's summary of per-point timings (no CLASS run)."""
+
+from __future__ import annotations
+
+import pytest
+
+from training.benchmark import format_table, summarise_timings
+
+
+def test_summary_gives_median_ratio_and_per_point_range():
+    rows = {
+        "class": [
+            {"perturbations": 8.0, "whole": 12.0},
+            {"perturbations": 6.0, "whole": 10.0},
+            {"perturbations": 9.0, "whole": 11.0},
+        ],
+        "network": [
+            {"perturbations": 0.2, "whole": 4.0},
+            {"perturbations": 0.3, "whole": 3.0},
+            {"perturbations": 0.15, "whole": 3.5},
+        ],
+    }
+    summary = summarise_timings(rows)
+    step = summary["perturbations"]
+    assert step["class_median_s"] == 8.0 and step["network_median_s"] == 0.2
+    assert step["speedup"] == pytest.approx(40.0)  # ratio of the medians
+    assert step["speedup_range"] == pytest.approx([20.0, 60.0])  # 6 / 0.3 and 9 / 0.15
+    assert step["network_range_s"] == [0.15, 0.3]
+    assert summary["whole"]["speedup"] == pytest.approx(11.0 / 3.5)
+    assert summary["raw"]["class"][1]["whole"] == 10.0
+    table = format_table({"n_cosmologies": 3, "l_max": 2508, "threads": {"1": summary}})
+    assert "40.0x" in table and "20.0-60.0" in table
