@@ -201,6 +201,8 @@ def k_bases(features: CosmologyFeatures, k: np.ndarray) -> dict[str, np.ndarray]
     """
     k = np.asarray(k, dtype=np.float64)[np.newaxis, :]
     tau = features.tau
+    if np.any(np.diff(tau) <= 0.0):
+        raise FeatureError("k_bases needs the tau slices in increasing order")
     tau_rec = features.scalars["tau_rec"]
     step = 0.5 * (np.tanh((tau - STEP_CENTRE_IN_TAU_REC * tau_rec) / STEP_WIDTH_MPC) + 1.0)
     shape = (tau.size, k.size)

@@ -241,6 +241,8 @@ class NetworkSet:
             return mask, np.empty((0, self.k.size))
         # tau increases, so the rows of a range are consecutive: slice them (views, no copies).
         first, last = np.flatnonzero(mask)[[0, -1]]
+        if last - first + 1 != np.count_nonzero(mask):
+            raise NetworkSetError("the tau slices must be in increasing order")
         rows = slice(int(first), int(last) + 1)
         norm = self.metadata.normalisation
         row_bases = {key: value[rows] for key, value in bases.items()}
