@@ -1,0 +1,126 @@
+"""Where the network step's time goes, part by part, on one thread.
+
+    .venv/bin/python benchmarks/step_parts.py [--networks DIR] [--repeat 7] [--non-linear none]
+
+At the Planck best fit (the set's fixed CLASS settings, lensed C_l to the
+set's l_max), CLASS runs to thermodynamics and prepares its perturbation
+structure once; then each part of what ``NetworkSourceProvider`` and the
+install do is timed on its own, best of ``--repeat`` runs: the features
+(CLASS's background and thermodynamics tables, splined), the k bases, each
+network's forward pass and output inverse, the spline map onto CLASS's k list
+and the install into CLASS.  A sum of best times, so a lower bound of the
+step's time in a chain, where caches are colder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from cosmicnet_cobaya.classnet import DEFAULT_NETWORKS
+from cosmicnet_cobaya.features import compute_features, k_bases
+from cosmicnet_cobaya.hook import bridge
+from cosmicnet_cobaya.networks.inputs import assemble_inputs
+from cosmicnet_cobaya.networks.provider import (
+    NetworkSourceProvider,
+    cosmology_params,
+)
+from cosmicnet_cobaya.networks.time_ranges import rows_in_range
+from cosmicnet_cobaya.planck import BEST_FIT
+from cosmicnet_cobaya.sources import KSplineMap
+from training.validate import ValidationSettings
+
+logger = logging.getLogger("step_parts")
+
+
+def best_ms(function: Callable[[], Any], repeat: int) -> tuple[float, Any]:
+    """Shortest of ``repeat`` wall times [ms] and the last result."""
+    times, result = [], None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = function()
+        times.append(time.perf_counter() - start)
+    return 1e3 * min(times), result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--networks", type=Path, default=DEFAULT_NETWORKS)
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--non-linear", default="none", choices=("hmcode", "halofit", "none"))
+    args = parser.parse_args()
+    os.environ["OMP_NUM_THREADS"] = "1"  # CLASS reads it at each parallel region
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+
+    provider = NetworkSourceProvider(args.networks)
+    networks = provider.networks
+    settings = ValidationSettings.for_network_set(networks.metadata, args.non_linear)
+    cosmo = bridge.classy.Class()
+    point = {name: value for name, value in BEST_FIT.items() if name != "A_planck"}
+    cosmo.set(settings.class_settings(point))
+    rows: list[tuple[str, float]] = []
+    with threadpool_limits(limits=1):
+        cosmo.compute(level=["thermodynamics"])
+        prepared = bridge.prepare_perturbations(cosmo)
+        params = cosmology_params(cosmo, networks.metadata.param_names)
+        ms, features = best_ms(lambda: compute_features(cosmo, prepared.tau, params), args.repeat)
+        rows.append(("features (tables, splines)", ms))
+        ms, bases = best_ms(lambda: k_bases(features, networks.k), args.repeat)
+        rows.append(("k bases", ms))
+        tau_rec = features.scalars["tau_rec"]
+        norm = networks.metadata.normalisation
+        needed = {networks.metadata.networks[name].source for name in networks.metadata.networks}
+        values: dict[str, np.ndarray] = {}
+        for source in [name for name in prepared.source_names if name in needed]:
+            values[source] = np.full((prepared.tau.size, networks.k.size), np.nan)
+            for entry in networks.metadata.networks_of(source):
+                mask = rows_in_range(features.tau, tau_rec, entry.tau_range)
+                first, last = np.flatnonzero(mask)[[0, -1]]
+                served = slice(int(first), int(last) + 1)
+                row_bases = {key: value[served] for key, value in bases.items()}
+                inputs = assemble_inputs(features.rows(served), entry.inputs, norm, row_bases)
+                model = networks.models[entry.name]
+                ms_forward, raw = best_ms(lambda m=model, i=inputs: m(i), args.repeat)
+                ms_inverse, physical = best_ms(
+                    lambda e=entry, r=raw: e.output.inverse(r), args.repeat
+                )
+                rows.append(
+                    (f"{entry.name}: forward ({served.stop - served.start} rows)", ms_forward)
+                )
+                rows.append((f"{entry.name}: output inverse", ms_inverse))
+                values[source][served] = physical
+        if "p" in prepared.source_names:
+            values["p"] = np.sqrt(6.0) * values["t2"]
+        k_to = np.clip(prepared.k, networks.k[0], networks.k[-1])
+        ms, spline = best_ms(lambda: KSplineMap.between(networks.k, k_to), args.repeat)
+        rows.append(("spline map onto CLASS's k", ms))
+        ms, moved = best_ms(
+            lambda: {name: spline.apply(values[name]) for name in prepared.source_names},
+            args.repeat,
+        )
+        rows.append((f"spline applied ({len(prepared.source_names)} sources)", ms))
+        ms, _ = best_ms(lambda: bridge.install_sources(cosmo, moved), args.repeat)
+        rows.append(("install into CLASS", ms))
+    cosmo.struct_cleanup()
+    logger.info(
+        "%d tau slices, %d network k values -> %d CLASS k values, one thread, best of %d",
+        prepared.tau.size,
+        networks.k.size,
+        prepared.k.size,
+        args.repeat,
+    )
+    for name, ms in rows:
+        logger.info("%-40s %8.2f ms", name, ms)
+    logger.info("%-40s %8.2f ms", "sum", sum(ms for _, ms in rows))
+
+
+if __name__ == "__main__":
+    main()
