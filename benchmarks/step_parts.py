@@ -33,7 +33,7 @@ from cosmicnet_cobaya.networks.provider import (
     NetworkSourceProvider,
     cosmology_params,
 )
-from cosmicnet_cobaya.networks.time_ranges import rows_in_range
+from cosmicnet_cobaya.networks.time_ranges import consecutive_rows, rows_in_range
 from cosmicnet_cobaya.planck import BEST_FIT
 from cosmicnet_cobaya.sources import KSplineMap
 from training.validate import ValidationSettings
@@ -83,8 +83,7 @@ def main() -> None:
             values[source] = np.full((prepared.tau.size, networks.k.size), np.nan)
             for entry in networks.metadata.networks_of(source):
                 mask = rows_in_range(features.tau, tau_rec, entry.tau_range)
-                first, last = np.flatnonzero(mask)[[0, -1]]
-                served = slice(int(first), int(last) + 1)
+                served = consecutive_rows(mask)
                 row_bases = {key: value[served] for key, value in bases.items()}
                 inputs = assemble_inputs(features.rows(served), entry.inputs, norm, row_bases)
                 model = networks.models[entry.name]

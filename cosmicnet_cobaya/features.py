@@ -88,6 +88,11 @@ class CosmologyFeatures:
     tau: np.ndarray
     time: dict[str, np.ndarray]
 
+    def __post_init__(self) -> None:
+        # Network rows and k bases take consecutive tau slices as one slice.
+        if np.ndim(self.tau) != 1 or np.any(np.diff(self.tau) <= 0.0):
+            raise FeatureError("the tau slices must be a 1-d array in increasing order")
+
     def rows(self, mask: np.ndarray | slice) -> CosmologyFeatures:
         """The same cosmology restricted to the tau slices ``mask`` selects."""
         return CosmologyFeatures(
@@ -201,14 +206,13 @@ def k_bases(features: CosmologyFeatures, k: np.ndarray) -> dict[str, np.ndarray]
     """
     k = np.asarray(k, dtype=np.float64)[np.newaxis, :]
     tau = features.tau
-    if np.any(np.diff(tau) <= 0.0):
-        raise FeatureError("k_bases needs the tau slices in increasing order")
     tau_rec = features.scalars["tau_rec"]
     step = 0.5 * (np.tanh((tau - STEP_CENTRE_IN_TAU_REC * tau_rec) / STEP_WIDTH_MPC) + 1.0)
     shape = (tau.size, k.size)
     cos_in = np.zeros(shape, dtype=np.float32)
     sin_in = np.zeros(shape, dtype=np.float32)
-    # tau increases, so the step does: the sound-horizon rows come first, the Bessel rows last.
+    # tau increases (CosmologyFeatures), so the step does: the sound-horizon rows
+    # come first, the Bessel rows last.
     acoustic = slice(0, int(np.searchsorted(step, 1.0)))
     bessel = slice(int(np.searchsorted(step, STEP_NEGLIGIBLE)), tau.size)
     if acoustic.stop > 0:

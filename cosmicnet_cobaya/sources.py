@@ -129,14 +129,14 @@ class KSplineMap:
         np.put_along_axis(matrix, columns, self.weights, axis=1)
         return matrix
 
-    def apply(self, values: np.ndarray) -> np.ndarray:
-        """Move every row of ``values`` (n_rows, n_from) onto the target grid.
+    @functools.cached_property
+    def _blocks(self) -> tuple[tuple[slice, slice, np.ndarray], ...]:
+        """(targets, knots, dense block) per :data:`SPLINE_BLOCK` consecutive targets.
 
-        Consecutive targets share most of their knots, so blocks of
-        :data:`SPLINE_BLOCK` targets are one dense matrix product each.
+        Built once per map, shared by every source the map moves.
         """
         n_to, width = self.weights.shape
-        moved = np.empty((values.shape[0], n_to))
+        blocks = []
         for first in range(0, n_to, SPLINE_BLOCK):
             last = min(first + SPLINE_BLOCK, n_to)
             low = int(self.start[first])
@@ -144,7 +144,18 @@ class KSplineMap:
             block = np.zeros((high - low, last - first))
             rows = self.start[first:last, np.newaxis] - low + np.arange(width)
             block[rows, np.arange(last - first)[:, np.newaxis]] = self.weights[first:last]
-            moved[:, first:last] = values[:, low:high] @ block
+            blocks.append((slice(first, last), slice(low, high), block))
+        return tuple(blocks)
+
+    def apply(self, values: np.ndarray) -> np.ndarray:
+        """Move every row of ``values`` (n_rows, n_from) onto the target grid.
+
+        Consecutive targets share most of their knots, so blocks of
+        :data:`SPLINE_BLOCK` targets are one dense matrix product each.
+        """
+        moved = np.empty((values.shape[0], self.start.size))
+        for targets, knots, block in self._blocks:
+            moved[:, targets] = values[:, knots] @ block
         return moved
 
 

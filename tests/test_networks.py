@@ -360,11 +360,12 @@ def test_late_network_serves_only_its_rows(trained_set, tmp_path):
     np.testing.assert_array_equal(combined[early_mask], early)
     np.testing.assert_array_equal(combined[late_mask], late)
     # Rows are taken as one slice per range, so unordered tau slices are refused.
+    from cosmicnet_cobaya.features import FeatureError
+
     order = np.r_[np.flatnonzero(late_mask)[:2], np.flatnonzero(early_mask)]
     order = np.r_[order, np.setdiff1d(np.arange(features.tau.size), order)]
-    shuffled = features.rows(order)
-    with pytest.raises(NetworkSetError, match="increasing order"):
-        nets.predict("t0_late", shuffled, {name: value[order] for name, value in bases.items()})
+    with pytest.raises(FeatureError, match="increasing order"):
+        features.rows(order)
 
     # Without its late network, t0 is no longer a source the set can serve.
     partial = _copy_set(trained_set, tmp_path / "partial")

@@ -28,6 +28,7 @@ from cosmicnet_cobaya.networks.time_ranges import (
     FULL_RANGE,
     TauRange,
     check_no_overlap,
+    consecutive_rows,
     covers_all,
     parse_tau_range,
     rows_in_range,
@@ -239,11 +240,7 @@ class NetworkSet:
         mask = rows_in_range(features.tau, features.scalars["tau_rec"], entry.tau_range)
         if not np.any(mask):
             return mask, np.empty((0, self.k.size))
-        # tau increases, so the rows of a range are consecutive: slice them (views, no copies).
-        first, last = np.flatnonzero(mask)[[0, -1]]
-        if last - first + 1 != np.count_nonzero(mask):
-            raise NetworkSetError("the tau slices must be in increasing order")
-        rows = slice(int(first), int(last) + 1)
+        rows = consecutive_rows(mask)
         norm = self.metadata.normalisation
         row_bases = {key: value[rows] for key, value in bases.items()}
         inputs = assemble_inputs(features.rows(rows), entry.inputs, norm, row_bases)

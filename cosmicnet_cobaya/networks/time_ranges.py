@@ -46,6 +46,16 @@ def rows_in_range(tau: np.ndarray, tau_rec: float, tau_range: TauRange) -> np.nd
     return mask
 
 
+def consecutive_rows(mask: np.ndarray) -> slice:
+    """The rows of a non-empty :func:`rows_in_range` mask as one slice.
+
+    The tau slices increase (``CosmologyFeatures`` checks), so the rows of a
+    range are consecutive and a slice selects them without copies.
+    """
+    first, last = np.flatnonzero(mask)[[0, -1]]
+    return slice(int(first), int(last) + 1)
+
+
 def check_no_overlap(ranges: Mapping[str, TauRange]) -> None:
     """Raise ValueError when two ranges (network name -> range) overlap."""
     ordered: Sequence[tuple[str, TauRange]] = sorted(ranges.items(), key=lambda item: item[1][0])
