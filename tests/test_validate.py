@@ -42,11 +42,14 @@ def test_validate_with_exact_sources_finds_no_error(smoke_networks, tmp_path, pa
     summary = json.loads((out / "summary.json").read_text())
     assert summary["max_abs_error_l30_2500"]["tt"]["max"] == 0.0
     assert summary["delta_chi2"]["max"] == 0.0
+    for measure in ("max_abs_error_in_planck_sigma", "max_abs_error_in_per_l_planck_sigma"):
+        assert summary[measure]["tt"]["max"] == 0.0
     shifts = summary["fisher_shifts"]["best_fit"]["shifts"]
     assert set(shifts) == {"omega_b", "omega_cdm", "H0", "logA", "n_s", "tau_reio", "A_planck"}
     assert summary["max_abs_shift_in_sigma"] == 0.0
     assert summary["target_report"]["meets_targets"] is True
     assert (out / "spectra_planck_units.png").is_file()
+    assert (out / "spectra_planck_units_per_l.png").is_file()
 
 
 @pytest.mark.slow
@@ -73,3 +76,38 @@ def test_primordial_option_is_parsed_and_checked():
         parse_primordial(["alpha_s"])
     with pytest.raises(ValueError, match="NAME=NUMBER"):
         parse_primordial(["=0.1"])
+
+
+def test_fisher_points_are_the_best_fit_then_test_or_chain_points(tmp_path):
+    import numpy as np
+
+    from cosmicnet_cobaya.planck import BEST_FIT
+    from training.validate import fisher_points
+
+    names = ("omega_b", "omega_cdm", "H0", "logA", "n_s", "tau_reio")
+    tests = [{name: BEST_FIT[name] * (1 + 0.01 * i) for name in names} for i in range(4)]
+    chosen = fisher_points(tests, 3)
+    assert list(chosen) == ["best_fit", "test_0", "test_1"]
+    assert chosen["test_1"] == tests[1]
+    assert fisher_points(tests, 0) == {}
+
+    sigma = {"omega_b": 1.5e-4, "H0": 0.6}
+    covmat = tmp_path / "lcdm.covmat"
+    np.savetxt(covmat, np.diag([s**2 for s in sigma.values()]), header=" ".join(sigma))
+    chain = fisher_points(tests, 401, covmat, seed=5)
+    assert len(chain) == 401 and "chain_399" in chain
+    draws = np.array([[p[n] for n in names] for label, p in chain.items() if label != "best_fit"])
+    for column, name in enumerate(names):
+        spread = draws[:, column].std()
+        if name in sigma:
+            assert spread == pytest.approx(sigma[name], rel=0.15)
+            assert draws[:, column].mean() == pytest.approx(BEST_FIT[name], abs=3 * spread / 20)
+        else:
+            assert np.all(draws[:, column] == BEST_FIT[name])
+
+    np.savetxt(covmat, np.eye(1), header="w0_fld")
+    with pytest.raises(ValueError, match="not varied"):
+        fisher_points(tests, 2, covmat)
+    covmat.write_text("1 0\n0 1\n")
+    with pytest.raises(ValueError, match="starts with"):
+        fisher_points(tests, 2, covmat)

@@ -93,3 +93,21 @@ class PlikLite:
                 return np.sqrt(np.diag(self.covariance)[offset : offset + size])
             offset += size
         raise KeyError(name)
+
+    def per_l_error(self, name: str) -> np.ndarray:
+        """Per-multipole D_l standard deviation [muK^2] implied by the binned covariance.
+
+        A bin is C_b = sum_l W_l C_l with sum_l W_l = 1. Taking the C_l errors inside
+        a bin as equal and independent, sigma_b^2 = sigma_C^2 sum_l W_l^2, so
+        sigma_C = sigma_b / sqrt(sum_l W_l^2): the unbinned error (cosmic variance,
+        noise and foregrounds together) that the paper compares with. Returned for
+        l = 0 ... l_max, NaN outside the bins of ``name``.
+        """
+        ell = np.arange(self.l_max + 1)
+        to_dl = ell * (ell + 1) / (2 * np.pi)
+        weights = self.binning[name] * to_dl  # acting on C_l, rows sum to 1
+        per_bin = self.diagonal_error(name) / np.sqrt(np.sum(weights**2, axis=1))
+        error = np.full(self.l_max + 1, np.nan)
+        for row, sigma_c in zip(weights, per_bin, strict=True):
+            error[row > 0] = sigma_c * to_dl[row > 0]
+        return error

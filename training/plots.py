@@ -116,23 +116,49 @@ def plot_spectra(material: Mapping[str, Any], out: Path) -> list[Path]:
     paths = [out / "spectra_errors.png"]
     fig.savefig(paths[0], dpi=110)
     plt.close(fig)
-    in_units = material["planck_units"]
-    if plik is not None and in_units:
-        fig, axes = plt.subplots(3, 1, figsize=(9, 8), sharex=True)
-        for ax, name in zip(axes, ("tt", "te", "ee"), strict=True):
-            for entry in in_units:
-                ax.plot(plik.bin_centres[name], entry[name], lw=0.6, alpha=0.6, color="C0")
-            ax.axhline(0, color="k", lw=0.5)
-            for level in (0.05, -0.05):
-                ax.axhline(level, color="C3", lw=0.6, ls="--")
-            ax.set_ylabel(rf"$\Delta D_\ell^{{{name.upper()}}} / \sigma_{{\rm Planck}}$")
-        axes[0].set_title("Binned differences in units of the plik_lite error (dashed: 5%)")
-        axes[-1].set_xlabel(r"$\ell$")
-        fig.tight_layout()
-        paths.append(out / "spectra_planck_units.png")
-        fig.savefig(paths[-1], dpi=110)
-        plt.close(fig)
+    if plik is not None and material["planck_units"]:
+        paths.append(
+            _plot_in_planck_units(
+                material["planck_units"],
+                plik.bin_centres,
+                "Binned differences in units of the plik_lite error (dashed: 5%)",
+                out / "spectra_planck_units.png",
+            )
+        )
+    if plik is not None and material.get("per_l_planck_units"):
+        ell_all = np.arange(plik.l_max + 1)
+        paths.append(
+            _plot_in_planck_units(
+                material["per_l_planck_units"],
+                dict.fromkeys(("tt", "te", "ee"), ell_all),
+                "Per-l differences in units of the unbinned Planck error (dashed: 5%)",
+                out / "spectra_planck_units_per_l.png",
+            )
+        )
     return paths
+
+
+def _plot_in_planck_units(
+    in_units: Sequence[Mapping[str, np.ndarray]],
+    positions: Mapping[str, np.ndarray],
+    title: str,
+    path: Path,
+) -> Path:
+    """One panel per spectrum: every cosmology's differences against l, with +-5% lines."""
+    fig, axes = plt.subplots(3, 1, figsize=(9, 8), sharex=True)
+    for ax, name in zip(axes, ("tt", "te", "ee"), strict=True):
+        for entry in in_units:
+            ax.plot(positions[name], entry[name], lw=0.6, alpha=0.6, color="C0")
+        ax.axhline(0, color="k", lw=0.5)
+        for level in (0.05, -0.05):
+            ax.axhline(level, color="C3", lw=0.6, ls="--")
+        ax.set_ylabel(rf"$\Delta D_\ell^{{{name.upper()}}} / \sigma_{{\rm Planck}}$")
+    axes[0].set_title(title)
+    axes[-1].set_xlabel(r"$\ell$")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 class FigureWriter:

@@ -40,6 +40,11 @@ def register(subparsers: Any) -> None:
         "0: none)",
     )  # fmt: skip
     parser.add_argument(
+        "--fisher-covmat", type=Path, default=None,
+        help="Fisher shifts at typical chain points instead of test points: draws around "
+        "the best fit with this Cobaya covmat (e.g. configs/mcmc_lcdm.covmat)",
+    )  # fmt: skip
+    parser.add_argument(
         "--primordial", nargs="+", default=[], metavar="NAME=VALUE",
         help="CLASS primordial settings for every point, e.g. alpha_s=-0.01 k_pivot=0.01 "
         "n_s=0.94 (default: Planck A_s, n_s, no running): checks the networks' reuse",
@@ -129,17 +134,22 @@ def run(args: argparse.Namespace) -> int:
     from cosmicnet_cobaya.planck import find_packages_path
     from training.plik import PlikLite
     from training.plots import FigureWriter
-    from training.validate import ValidationSettings, run_validation, target_report
+    from training.validate import (
+        ValidationSettings,
+        fisher_points,
+        run_validation,
+        target_report,
+    )
 
     try:
         primordial = parse_primordial(args.primordial)
         provider, metadata = load_provider(args)
-    except (NetworkSetError, ValueError) as error:
+        points = test_points(args, metadata)
+        if not points:
+            raise ValueError("no test cosmologies")
+        fisher_at = fisher_points(points, args.fisher_points, args.fisher_covmat, args.seed)
+    except (NetworkSetError, ValueError, OSError) as error:
         logger.error("%s", error)
-        return 2
-    points = test_points(args, metadata)
-    if not points:
-        logger.error("no test cosmologies")
         return 2
     packages_path = find_packages_path()
     if packages_path is None:
@@ -158,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
     figures = FigureWriter(args.out)
     summary = run_validation(
         provider, settings, points, plik,
-        fisher_points=args.fisher_points, progress=not args.no_progress, plot=figures,
+        fisher_at=fisher_at, progress=not args.no_progress, plot=figures,
     )  # fmt: skip
     directory = args.networks or DEFAULT_NETWORKS
     summary["networks"] = str(directory) if args.sources == "network" else "class (exact)"
