@@ -23,3 +23,25 @@ def test_default_set_serves_every_source_within_size():
     assert set(metadata.domain) == {"omega_b", "omega_cdm", "H0", "tau_reio"}
     assert metadata.provenance["versions"]["classy"] == "3.4.1.0"
     assert load_network_set(DEFAULT_NETWORKS).k.size == metadata.k.size
+
+
+def test_recorded_accuracy_is_logged_with_its_figures(caplog):
+    """ClassNet warns with the shipped set's measured figures when targets are missed."""
+    import logging
+    from types import SimpleNamespace
+
+    from cosmicnet_cobaya.classnet import ClassNet
+
+    accuracy = read_metadata(DEFAULT_NETWORKS).provenance["accuracy"]
+    report = accuracy["none"]
+    assert (
+        0 < report["max_abs_error_in_per_l_planck_sigma"] < report["max_abs_error_in_planck_sigma"]
+    )
+    log = logging.getLogger("test.classnet")
+    with caplog.at_level(logging.INFO, logger="test.classnet"):
+        ClassNet._report_accuracy(SimpleNamespace(log=log), {"none": report})
+    message = caplog.records[-1].getMessage()
+    level = logging.INFO if report["meets_targets"] else logging.WARNING
+    assert caplog.records[-1].levelno == level
+    assert f"{report['max_abs_error_in_per_l_planck_sigma']:.3f} of the per-l" in message
+    assert f"{report['max_abs_shift_in_sigma']:.2f} sigma" in message

@@ -106,7 +106,7 @@ def test_fisher_points_are_the_best_fit_then_test_or_chain_points(tmp_path):
             assert np.all(draws[:, column] == BEST_FIT[name])
 
     np.savetxt(covmat, np.eye(1), header="w0_fld")
-    with pytest.raises(ValueError, match="not varied"):
+    with pytest.raises(ValueError, match="not among the Fisher parameters"):
         fisher_points(tests, 2, covmat)
     covmat.write_text("1 0\n0 1\n")
     with pytest.raises(ValueError, match="starts with"):

@@ -337,9 +337,9 @@ def fisher_points(
         chosen.update({f"test_{i}": dict(point) for i, point in enumerate(test_points[:extra])})
         return chosen
     covmat_names, matrix = read_covmat(covmat)
-    unknown = sorted(set(covmat_names) - set(names))
+    unknown = sorted(set(covmat_names) - set(FISHER_STEPS))
     if unknown:
-        raise ValueError(f"{covmat}: parameters {unknown} are not varied by the network set")
+        raise ValueError(f"{covmat}: {unknown} are not among the Fisher parameters {FISHER_STEPS}")
     mean = np.array([BEST_FIT[name] for name in covmat_names])
     draws = np.random.default_rng(seed).multivariate_normal(mean, matrix, size=extra)
     for i, draw in enumerate(draws):
