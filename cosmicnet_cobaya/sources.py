@@ -9,7 +9,7 @@ choice that covers CLASS's k range.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -36,29 +36,39 @@ class SourceGrid:
 
     k: np.ndarray
     values: dict[str, np.ndarray]
+    scaled: dict[str, tuple[str, float]] = field(default_factory=dict)
+    """Sources that are another one times a constant, ``name -> (base, factor)``
+    (p = sqrt(6) t2): moved onto CLASS's k list once, with their base."""
 
     def on_class_grid(self, prepared: PreparedPerturbations) -> dict[str, np.ndarray]:
         """The sources moved onto CLASS's own k list (cubic spline in k)."""
-        missing = [name for name in prepared.source_names if name not in self.values]
+        recipe = {name: self.scaled.get(name, (name, 1.0)) for name in prepared.source_names}
+        needed = list(dict.fromkeys(base for base, _ in recipe.values()))
+        missing = [name for name in needed if name not in self.values]
         if missing:
             raise SourceGridError(f"no source given for {missing}")
-        for name in prepared.source_names:
+        for name in needed:
             if self.values[name].shape != (prepared.tau.size, self.k.size):
                 raise SourceGridError(
                     f"source {name} has shape {self.values[name].shape}; "
                     f"expected {(prepared.tau.size, self.k.size)}"
                 )
         if self.k.shape == prepared.k.shape and np.array_equal(self.k, prepared.k):
-            return {name: self.values[name] for name in prepared.source_names}
-        tolerance = 1e-10 * prepared.k[-1]
-        if self.k[0] > prepared.k[0] + tolerance or self.k[-1] < prepared.k[-1] - tolerance:
-            raise SourceGridError(
-                f"the sources' k grid [{self.k[0]:.4g}, {self.k[-1]:.4g}] 1/Mpc does not "
-                f"cover the k range CLASS needs here [{prepared.k[0]:.4g}, "
-                f"{prepared.k[-1]:.4g}] 1/Mpc"
-            )
-        spline = KSplineMap.between(self.k, np.clip(prepared.k, self.k[0], self.k[-1]))
-        return {name: spline.apply(self.values[name]) for name in prepared.source_names}
+            moved = {name: self.values[name] for name in needed}
+        else:
+            tolerance = 1e-10 * prepared.k[-1]
+            if self.k[0] > prepared.k[0] + tolerance or self.k[-1] < prepared.k[-1] - tolerance:
+                raise SourceGridError(
+                    f"the sources' k grid [{self.k[0]:.4g}, {self.k[-1]:.4g}] 1/Mpc does not "
+                    f"cover the k range CLASS needs here [{prepared.k[0]:.4g}, "
+                    f"{prepared.k[-1]:.4g}] 1/Mpc"
+                )
+            spline = KSplineMap.between(self.k, np.clip(prepared.k, self.k[0], self.k[-1]))
+            moved = {name: spline.apply(self.values[name]) for name in needed}
+        return {
+            name: moved[base] if factor == 1.0 else factor * moved[base]
+            for name, (base, factor) in recipe.items()
+        }
 
 
 SPLINE_WEIGHT_CUTOFF = 1e-9

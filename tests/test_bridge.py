@@ -111,6 +111,14 @@ def test_source_grid_moves_sources_onto_class_k_list(full_run):
         short.on_class_grid(prepared)
     with pytest.raises(SourceGridError, match="no source given"):
         SourceGrid(fine_k, {"t0": values["t0"]}).on_class_grid(prepared)
+    # p = factor x t2 given as a scaled source: moved once with t2, then scaled.
+    assert "p" in prepared.source_names
+    without_p = {name: v for name, v in values.items() if name != "p"}
+    scaled = SourceGrid(fine_k, without_p, scaled={"p": ("t2", 2.5)}).on_class_grid(prepared)
+    np.testing.assert_allclose(scaled["p"], 2.5 * moved["t2"], rtol=1e-15)
+    np.testing.assert_array_equal(scaled["t0"], moved["t0"])
+    with pytest.raises(SourceGridError, match="no source given"):
+        SourceGrid(fine_k, without_p, scaled={"p": ("t3", 2.5)}).on_class_grid(prepared)
 
 
 def test_layout_mismatch_is_refused(monkeypatch):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,8 +43,8 @@ log = logging.getLogger(__name__)
 FORMAT_NAME = "cosmicnet-network-set"
 FORMAT_VERSION = 1
 METADATA_FILE = "metadata.json"
-DERIVED_SOURCES = {"p": "t2"}
-"""Sources computed from another network's output: p = sqrt(6) t2."""
+DERIVED_SOURCES: dict[str, tuple[str, float]] = {"p": ("t2", math.sqrt(6.0))}
+"""Sources that are another network's output times a constant: p = sqrt(6) t2."""
 
 
 class NetworkSetError(RuntimeError):
@@ -176,7 +177,7 @@ class NetworkSetMetadata:
             for source, entries in _by_source(self.networks).items()
             if covers_all([entry.tau_range for entry in entries])
         ]
-        names += [name for name, base in DERIVED_SOURCES.items() if base in names]
+        names += [name for name, (base, _) in DERIVED_SOURCES.items() if base in names]
         return tuple(names)
 
     def networks_of(self, source: str) -> tuple[NetworkEntry, ...]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,8 +22,6 @@ from cosmicnet_cobaya.networks.network_set import (
 from cosmicnet_cobaya.sources import SourceGrid, SourcesDeclinedError
 
 log = logging.getLogger(__name__)
-
-SQRT6 = math.sqrt(6.0)
 
 
 def cosmology_params(cosmo: Any, names: Sequence[str]) -> dict[str, float]:
@@ -120,7 +117,7 @@ class NetworkSourceProvider:
         features_time = time.perf_counter() - start
         needed = []
         for name in prepared.source_names:
-            base = DERIVED_SOURCES.get(name, name)
+            base = DERIVED_SOURCES.get(name, (name, 1.0))[0]
             if base not in needed:
                 needed.append(base)
         values: dict[str, np.ndarray] = {}
@@ -130,8 +127,9 @@ class NetworkSourceProvider:
             if not np.all(np.isfinite(values[name])):
                 raise SourcesDeclinedError(f"the networks of {name} predicted non-finite sources")
         forward_time = time.perf_counter() - tick
-        if "p" in prepared.source_names:
-            values["p"] = SQRT6 * values["t2"]
+        scaled = {
+            name: DERIVED_SOURCES[name] for name in prepared.source_names if name in DERIVED_SOURCES
+        }
         total = time.perf_counter() - start
         self.last_timings = {
             "features": features_time,
@@ -139,4 +137,4 @@ class NetworkSourceProvider:
             "assembly": total - features_time - forward_time,
             "total": total,
         }
-        return SourceGrid(k=self.k, values=values)
+        return SourceGrid(k=self.k, values=values, scaled=scaled)
