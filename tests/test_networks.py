@@ -816,3 +816,22 @@ def test_projected_loss_trains_and_resumes(tmp_path, projection):
     else:
         assert "val_frequency_projected" not in resumed
     np.testing.assert_allclose(resumed["val_loss"], expected, rtol=1e-6)
+
+
+def test_history_plot_of_a_trained_set(trained_set, tmp_path):
+    """``cosmicnet history`` draws every trained network's curves; no history is an error."""
+    from dataclasses import replace
+
+    from cosmicnet_cobaya.networks.network_set import read_metadata
+    from training.cli import main
+    from training.history_plot import plot_histories
+
+    out = tmp_path / "curves.png"
+    assert main(["history", str(trained_set), "--out", str(out)]) == 0
+    assert out.stat().st_size > 10_000
+    networks = read_metadata(trained_set).networks
+    assert all(entry.history["val_loss"] for entry in networks.values())
+    untrained = {name: replace(entry, history={}) for name, entry in networks.items()}
+    with pytest.raises(ValueError, match="no network of the set has a training history"):
+        plot_histories(untrained, tmp_path / "none.png")
+    assert main(["history", str(tmp_path / "missing"), "--out", str(out)]) == 2

@@ -15,6 +15,7 @@ def test_validate_with_toy_networks_writes_summary_and_figures(smoke_networks, t
 
     from cosmicnet_cobaya.networks.network_set import read_metadata
 
+    assert (smoke_networks / "training_history.png").stat().st_size > 10_000  # cosmicnet train
     networks = shutil.copytree(smoke_networks, tmp_path / "nets")
     out = tmp_path / "validation"
     argv = ["validate", "--networks", str(networks), "--n", "2", "--non-linear", "none"]

@@ -21,6 +21,7 @@ COMMANDS: tuple[str, ...] = (
     "benchmark",
     "compare-chains",
     "export",
+    "history",
 )
 """Subcommand modules under ``training.commands``, in help order."""
 

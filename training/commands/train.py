@@ -104,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
     from cosmicnet_cobaya.networks.network_set import NetworkSetError
     from training.config import ConfigError
     from training.data_access import SetReader
+    from training.history_plot import plot_histories
     from training.network_config import NetworkConfigError
     from training.pipeline import train_network_set
 
@@ -167,4 +168,6 @@ def run(args: argparse.Namespace) -> int:
         logger.info(
             "%s: val_loss %.4g (epoch %d of %d, kept)", name, losses[kept - 1], kept, len(losses)
         )
+    curves = plot_histories(metadata.networks, args.out / "training_history.png")
+    logger.info("training curves: %s", curves)
     return 0
