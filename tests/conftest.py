@@ -25,26 +25,22 @@ def packages_path() -> Path:
 
 
 @pytest.fixture(scope="session")
-def smoke_networks(tmp_path_factory) -> Path:
-    """Generate the smoke data and train the toy networks (one epoch) on it."""
+def smoke_data(tmp_path_factory) -> Path:
+    """The toy family's generated sets (configs/smoke.yaml)."""
     from training.cli import main
 
-    work = tmp_path_factory.mktemp("smoke")
-    assert main(["generate", str(SMOKE), "--out", str(work / "data"), "--no-progress"]) == 0
-    assert (
-        main(
-            [
-                "train",
-                str(SMOKE),
-                "--data",
-                str(work / "data"),
-                "--out",
-                str(work / "nets"),
-                "--only",
-                "t0,t0_late,t1,t1_late,t2,t2_late,phi_plus_psi",
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
-    return work / "nets"
+    out = tmp_path_factory.mktemp("smoke_data") / "data"
+    assert main(["generate", str(SMOKE), "--out", str(out), "--no-progress"]) == 0
+    return out
+
+
+@pytest.fixture(scope="session")
+def smoke_networks(smoke_data, tmp_path_factory) -> Path:
+    """The toy networks trained (one epoch) on the smoke data."""
+    from training.cli import main
+
+    out = tmp_path_factory.mktemp("smoke") / "nets"
+    argv = ["train", str(SMOKE), "--data", str(smoke_data), "--out", str(out)]
+    argv += ["--only", "t0,t0_late,t1,t1_late,t2,t2_late,phi_plus_psi", "--no-progress"]
+    assert main(argv) == 0
+    return out

@@ -64,6 +64,8 @@ def test_smoke_config_is_the_same_family_at_toy_size() -> None:
         (lambda c: c["sets"]["training"].update(size=2.5), "must be an integer"),
         (lambda c: c["sets"]["test"].update(seed=1), "distinct seeds"),
         (lambda c: c["sets"]["test"].pop("seed"), "missing key"),
+        (lambda c: c["sets"]["test"].update(box_fraction=0.0), "box_fraction must be in"),
+        (lambda c: c["sets"]["test"].update(box_fraction=1.5), "box_fraction must be in"),
         (lambda c: c.update(targets=["t0", "t9"]), "unknown target"),
         (lambda c: c["extra_args"].update(output="tCl,pCl"), "target phi_plus_psi needs"),
         (lambda c: c["extra_args"].update(H0=67.0), "both varied"),
@@ -140,3 +142,25 @@ def test_seed_family_from_cobaya_run(tmp_path: Path) -> None:
     code = main(["generate", "--from-cobaya", str(path), "--write-config", str(written)])
     assert code == 0
     assert load_config(written).param_names == config.param_names
+
+
+def test_a_set_with_a_box_fraction_samples_the_centre_of_the_box(lcdm: dict) -> None:
+    """box_fraction 0.4 of a +-5 sigma box: a Latin hypercube of the central +-2 sigma."""
+    import numpy as np
+
+    from training.sampling import latin_hypercube
+
+    raw = copy.deepcopy(lcdm)
+    raw["sets"]["core"] = {"size": 50, "seed": 9, "box_fraction": 0.4}
+    config = parse_config(raw)
+    core = next(spec for spec in config.sets if spec.name == "core")
+    assert core.box_fraction == 0.4
+    points = latin_hypercube(config, core)
+    for column, param in enumerate(config.params):
+        centre, half = (param.low + param.high) / 2, 0.4 * (param.high - param.low) / 2
+        assert np.all(np.abs(points[:, column] - centre) <= half * (1 + 1e-12))
+        # a Latin hypercube: one point in each of the 50 strata of the sub-box
+        strata = np.floor((points[:, column] - centre + half) / (2 * half) * 50)
+        assert sorted(strata.astype(int)) == list(range(50))
+    training = next(spec for spec in config.sets if spec.name == "training")
+    assert training.box_fraction == 1.0

@@ -835,3 +835,50 @@ def test_history_plot_of_a_trained_set(trained_set, tmp_path):
     with pytest.raises(ValueError, match="no network of the set has a training history"):
         plot_histories(untrained, tmp_path / "none.png")
     assert main(["history", str(tmp_path / "missing"), "--out", str(out)]) == 2
+
+
+def test_combined_sets_read_as_one(smoke_data):
+    """Two generated sets of one family: indices run through the first, then the second."""
+    from training.data_access import CombinedSets, SetReader
+
+    first = SetReader(smoke_data / "training.h5")
+    second = SetReader(smoke_data / "validation.h5")
+    combined = CombinedSets([first, second])
+    try:
+        assert len(combined) == len(first) + len(second)
+        last = len(combined) - 1
+        np.testing.assert_array_equal(
+            combined.features(len(first)).time["g"], second.features(0).time["g"]
+        )
+        np.testing.assert_array_equal(
+            combined.target(last, "t0"), second.target(len(second) - 1, "t0")
+        )
+        np.testing.assert_array_equal(combined.target(0, "t0"), first.target(0, "t0"))
+        with pytest.raises(IndexError):
+            combined.features(len(combined))
+        second.k = second.k * 1.01
+        with pytest.raises(ValueError, match="another k grid"):
+            CombinedSets([first, second])
+    finally:
+        combined.close()
+
+
+@pytest.mark.slow
+def test_training_on_extra_sets_records_them(smoke_data, tmp_path):
+    """--extra-training adds another folder's training set and records its file."""
+    from cosmicnet_cobaya.networks.network_set import read_metadata
+    from training.cli import main
+    from training.data_access import SetReader
+
+    smoke = ROOT / "configs" / "smoke.yaml"
+    out = tmp_path / "nets"
+    base = ["train", str(smoke), "--data", str(smoke_data), "--out", str(out), "--only", "t0"]
+    base += ["--epochs", "1", "--no-progress"]
+    assert main([*base, "--extra-training", str(smoke_data)]) == 0
+    metadata = read_metadata(out)
+    reader = SetReader(smoke_data / "training.h5")
+    n_training = len(reader)
+    reader.close()
+    assert metadata.networks["t0"].architecture["training_cosmologies"] == 2 * n_training
+    assert metadata.provenance["data_files"].count(str(smoke_data / "training.h5")) == 2
+    assert main([*base, "--extra-training", str(tmp_path / "none")]) == 2

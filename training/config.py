@@ -122,6 +122,9 @@ class SetSpec:
     name: str
     size: int
     seed: int
+    box_fraction: float = 1.0
+    """Width of the sampled box as a fraction of the family's, about its centre
+    (0.4 of a +-5 sigma box: +-2 sigma, where chains spend their time)."""
 
 
 @dataclass(frozen=True)
@@ -298,19 +301,21 @@ def _classify_params(params: Any, box_sigma: float, strict: bool) -> _ParsedPara
 
 def _parse_sets(sets: Any) -> tuple[SetSpec, ...]:
     if not isinstance(sets, Mapping) or not sets:
-        raise ConfigError("sets must be a non-empty mapping: name -> {size, seed}")
+        raise ConfigError("sets must be a non-empty mapping: name -> {size, seed[, box_fraction]}")
     specs = []
     for name, entry in sets.items():
         where = f"sets.{name}"
         if not isinstance(name, str) or not _NAME.match(name):
             raise ConfigError(f"{where}: set names must be identifiers (got {name!r})")
-        _check_keys(entry, {"size", "seed"}, ("size", "seed"), where)
+        _check_keys(entry, {"size", "seed", "box_fraction"}, ("size", "seed"), where)
         size = _integer(entry["size"], f"{where}.size", 1)
         if size > 10_000_000:
             raise ConfigError(f"{where}.size={size} is not a sensible number of cosmologies")
-        specs.append(
-            SetSpec(name=name, size=size, seed=_integer(entry["seed"], f"{where}.seed", 0))
-        )
+        fraction = _number(entry.get("box_fraction", 1.0), f"{where}.box_fraction")
+        if not 0.0 < fraction <= 1.0:
+            raise ConfigError(f"{where}.box_fraction must be in (0, 1] (got {fraction})")
+        seed = _integer(entry["seed"], f"{where}.seed", 0)
+        specs.append(SetSpec(name=name, size=size, seed=seed, box_fraction=fraction))
     seeds = [spec.seed for spec in specs]
     if len(set(seeds)) != len(seeds):
         raise ConfigError(f"sets must have distinct seeds to be independent (got {seeds})")

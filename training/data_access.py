@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -46,3 +47,55 @@ class SetReader:
     def close(self) -> None:
         """Close the HDF5 file."""
         self._set.close()
+
+
+class CombinedSets:
+    """Several generated sets of one family read as one :class:`training.train.CosmologySet`.
+
+    E.g. the family's training set plus a set drawn from the centre of the box
+    (``box_fraction``), generated in another folder with the same k grid.
+    """
+
+    def __init__(self, readers: Sequence[SetReader]) -> None:
+        if not readers:
+            raise ValueError("no set to combine")
+        first = readers[0]
+        for reader in readers[1:]:
+            if reader.k.shape != first.k.shape or not np.array_equal(reader.k, first.k):
+                raise ValueError(
+                    f"{reader.path} has another k grid than {first.path}: "
+                    "generate both with the same family config (k_grid, params box)"
+                )
+            if (reader.param_names, reader.target_names) != (first.param_names, first.target_names):
+                raise ValueError(
+                    f"{reader.path} varies or stores other quantities than {first.path}"
+                )
+        self.readers = tuple(readers)
+        self.k: np.ndarray = first.k
+        self.param_names: tuple[str, ...] = first.param_names
+        self.target_names: tuple[str, ...] = first.target_names
+        self._starts = np.cumsum([0] + [len(reader) for reader in readers])
+
+    def __len__(self) -> int:
+        return int(self._starts[-1])
+
+    def _locate(self, index: int) -> tuple[SetReader, int]:
+        if not 0 <= index < len(self):
+            raise IndexError(f"cosmology {index} of {len(self)}")
+        which = int(np.searchsorted(self._starts, index, side="right")) - 1
+        return self.readers[which], index - int(self._starts[which])
+
+    def features(self, index: int) -> CosmologyFeatures:
+        """Network inputs of the ``index``-th cosmology of the combined sets."""
+        reader, local = self._locate(index)
+        return reader.features(local)
+
+    def target(self, index: int, name: str) -> np.ndarray:
+        """Source ``name`` of the ``index``-th cosmology of the combined sets."""
+        reader, local = self._locate(index)
+        return reader.target(local, name)
+
+    def close(self) -> None:
+        """Close every set's HDF5 file."""
+        for reader in self.readers:
+            reader.close()

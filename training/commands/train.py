@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--learning-rate-decay", type=float, default=None,
         help="override every network's per-epoch learning-rate factor (0 < f <= 1)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--extra-training", type=Path, action="append", default=[], metavar="DIR",
+        help="also train on the training set of DIR, generated for the same family and k "
+        "grid (e.g. a set drawn from the centre of the box with box_fraction); repeatable",
     )  # fmt: skip
     parser.add_argument(
         "--init-from",
@@ -78,8 +84,11 @@ def validation_limit(args: argparse.Namespace) -> int | None:
     return args.limit if args.validation_limit is None else args.validation_limit
 
 
-def load_inputs(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any], dict[str, Any]]:
-    """Family config, parsed networks block, provenance and domain."""
+def load_inputs(
+    args: argparse.Namespace, extra_training: Sequence[Path] = ()
+) -> tuple[Any, Any, dict[str, Any], dict[str, Any]]:
+    """Family config, parsed networks block, provenance (data files: ``--data``'s training
+    and validation sets, then ``extra_training`` folders' training sets) and domain."""
     from training.config import load_config
     from training.network_config import parse_networks_config
     from training.train import data_hash
@@ -87,6 +96,7 @@ def load_inputs(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any], dic
     family = load_config(args.config)
     networks = parse_networks_config(family.networks)
     files = [args.data / "training.h5", args.data / "validation.h5"]
+    files += [folder / "training.h5" for folder in extra_training]
     provenance = {
         "family": family.family,
         "class_precision": family.extra_args,
@@ -103,13 +113,13 @@ def run(args: argparse.Namespace) -> int:
     """Train every requested network; returns the exit status."""
     from cosmicnet_cobaya.networks.network_set import NetworkSetError
     from training.config import ConfigError
-    from training.data_access import SetReader
+    from training.data_access import CombinedSets, SetReader
     from training.history_plot import plot_histories
     from training.network_config import NetworkConfigError
     from training.pipeline import train_network_set
 
     try:
-        family, networks, provenance, domain = load_inputs(args)
+        family, networks, provenance, domain = load_inputs(args, args.extra_training)
     except (ConfigError, NetworkConfigError) as error:
         logger.error("%s", error)
         return 2
@@ -141,7 +151,12 @@ def run(args: argparse.Namespace) -> int:
             networks,
             networks={n: replace(c, **overrides) for n, c in networks.networks.items()},
         )
-    training = SetReader(args.data / "training.h5", args.limit)
+    try:
+        folders = [args.data, *args.extra_training]
+        training = CombinedSets([SetReader(f / "training.h5", args.limit) for f in folders])
+    except (OSError, ValueError) as error:
+        logger.error("%s", error)
+        return 2
     validation = SetReader(args.data / "validation.h5", validation_limit(args))
     try:
         metadata = train_network_set(
