@@ -73,6 +73,7 @@ def test_complete_run(complete_run: Path, capsys) -> None:
         meta = data.metadata
         assert meta["classy_version"] == "3.4.1.0"
         assert json.loads(meta["seeds_json"]) == {s.name: s.seed for s in config.sets}
+        assert json.loads(meta["box_fractions_json"]) == {s.name: 1.0 for s in config.sets}
         assert json.loads(meta["class_precision_json"])["k_step_sub"] == 0.2
         assert data.config["family"] == "lcdm_smoke"
         assert meta["p_over_t2_maxrel"] < 1e-12

@@ -95,6 +95,7 @@ def file_metadata(config: FamilyConfig, record: storage.FamilyRecord) -> dict[st
         "time_names": list(TIME_NAMES),
         "seeds_json": json.dumps({spec.name: spec.seed for spec in config.sets}),
         "sizes_json": json.dumps({spec.name: spec.size for spec in config.sets}),
+        "box_fractions_json": json.dumps({spec.name: spec.box_fraction for spec in config.sets}),
         "class_settings_json": json.dumps(settings, sort_keys=True, default=str),
         "class_precision_json": json.dumps(precision_settings(settings), sort_keys=True),
         "classy_version": _version("classy"),
