@@ -239,3 +239,13 @@ def test_two_rank_mpi_run_matches_pool_run(complete_run: Path, tmp_path: Path) -
             np.testing.assert_array_equal(a.tau, b.tau)
             for target in a.targets:
                 np.testing.assert_array_equal(a.targets[target], b.targets[target])
+
+
+def test_k_grids_equal_up_to_rounding_are_the_same_grid() -> None:
+    """CLASS may build a family's k grid anew with last-bit differences (fine-tuning)."""
+    from training.kgrid import same_k_grid
+
+    k = np.geomspace(7e-6, 7.9, 866)
+    assert same_k_grid(k, np.nextafter(k, np.inf))
+    assert not same_k_grid(k, k * (1 + 1e-9))
+    assert not same_k_grid(k, k[:-1])

@@ -9,6 +9,7 @@ import numpy as np
 
 from cosmicnet_cobaya.features import CosmologyFeatures
 from training.dataset import GeneratedSet, open_set
+from training.kgrid import same_k_grid
 
 
 class SetReader:
@@ -61,7 +62,7 @@ class CombinedSets:
             raise ValueError("no set to combine")
         first = readers[0]
         for reader in readers[1:]:
-            if reader.k.shape != first.k.shape or not np.array_equal(reader.k, first.k):
+            if not same_k_grid(reader.k, first.k):
                 raise ValueError(
                     f"{reader.path} has another k grid than {first.path}: "
                     "generate both with the same family config (k_grid, params box)"

@@ -89,6 +89,17 @@ def extend(k: np.ndarray, k_low: float, k_high: float) -> np.ndarray:
     return np.concatenate([low, inside, high])
 
 
+SAME_K_RTOL = 1e-12
+"""Two k grids built by CLASS from one config may differ in the last bit."""
+
+
+def same_k_grid(first: np.ndarray, second: np.ndarray) -> bool:
+    """Whether two k grids are the same grid, up to floating-point rounding."""
+    return first.shape == second.shape and bool(
+        np.allclose(first, second, rtol=SAME_K_RTOL, atol=0.0)
+    )
+
+
 def build_k_grid(config: FamilyConfig) -> KGrid:
     """The family k grid for ``config`` (about 0.2 s of CLASS per probe point)."""
     from cosmicnet_cobaya.hook.bridge import classy

@@ -17,6 +17,7 @@ from cosmicnet_cobaya.networks.network_set import (
     NetworkSetMetadata,
     load_network_set,
 )
+from training.kgrid import same_k_grid
 from training.network_config import NetworkConfig, NetworksConfig, draw_candidate
 from training.select import rank_candidates, spectrum_error
 from training.train import (
@@ -254,7 +255,7 @@ def _initial_networks(
             f"{init_from} was trained with another input normalisation than the set "
             "already in the output folder: fine-tune into a new folder, or train from scratch"
         )
-    if not np.array_equal(initial.k, metadata.k):
+    if not same_k_grid(initial.k, metadata.k):
         raise ValueError(f"{init_from} predicts on another k grid than this set")
     return dict(initial.networks)
 

@@ -34,6 +34,7 @@ from cosmicnet_cobaya.networks.network_set import (
 )
 from cosmicnet_cobaya.networks.normalisation import InputNormalisation, OutputTransform
 from cosmicnet_cobaya.networks.time_ranges import rows_in_range
+from training.kgrid import same_k_grid
 from training.line_of_sight import (
     LineOfSightProjection,
     projected_error,
@@ -587,7 +588,7 @@ def start_metadata(
     """The set's metadata, read back when resuming into an existing set."""
     if (out_dir / "metadata.json").is_file():
         existing = read_metadata(out_dir)
-        if not np.array_equal(existing.k, training.k):
+        if not same_k_grid(existing.k, training.k):
             raise ValueError(f"{out_dir} holds a network set on another k grid; use a new --out")
         return existing
     metadata = NetworkSetMetadata(
