@@ -45,3 +45,7 @@ def test_recorded_accuracy_is_logged_with_its_figures(caplog):
     assert caplog.records[-1].levelno == level
     assert f"{report['max_abs_error_in_per_l_planck_sigma']:.3f} of the per-l" in message
     assert f"{report['max_abs_shift_in_sigma']:.2f} sigma" in message
+    minimal = {"n_cosmologies": 3, "tt_fraction_within_0.3pct_l30_2500": 1.0}
+    ClassNet._report_accuracy(SimpleNamespace(log=log), {"none": minimal})
+    expected = "(3 test cosmologies (none non-linear): TT within 0.3% for 100% of them):"
+    assert expected in caplog.records[-1].getMessage()
