@@ -134,14 +134,13 @@ def test_domain_guard_fallback_reject_force(smoke_networks):
 
 
 @pytest.mark.slow
-def test_select_ranks_candidates_by_loss_then_cl_error(smoke_networks, tmp_path):
+def test_select_ranks_candidates_by_loss_then_cl_error(smoke_data, tmp_path):
     import json
 
     from training.cli import main
 
-    data = smoke_networks.parent / "data"
     out = tmp_path / "selected"
-    argv = ["select", str(SMOKE), "--data", str(data), "--out", str(out), "--network", "t1"]
+    argv = ["select", str(SMOKE), "--data", str(smoke_data), "--out", str(out), "--network", "t1"]
     assert main([*argv, "--candidates", "2", "--keep", "2", "--epochs", "1", "--no-progress"]) == 0
     entry = json.loads((out / "metadata.json").read_text())["networks"]["t1"]
     selection = entry["selection"]

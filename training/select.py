@@ -10,7 +10,6 @@ integrates the perturbations for every other source.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ from scipy.interpolate import CubicSpline
 
 from cosmicnet_cobaya.features import compute_features, k_bases
 from cosmicnet_cobaya.hook.bridge import PreparedPerturbations, classy
-from cosmicnet_cobaya.networks.network_set import NetworkSet
+from cosmicnet_cobaya.networks.network_set import DERIVED_SOURCES, NetworkSet
 from cosmicnet_cobaya.sources import ClassSourceProvider, SourceGrid
 
 log = logging.getLogger(__name__)
@@ -53,9 +52,9 @@ class HybridProvider:
             mask, predicted = self.network_set.predict(name, features, bases)
             values[source] = np.array(values[source], copy=True)
             values[source][mask] = CubicSpline(self.network_set.k, predicted, axis=1)(k_exact)
-            if source == "t2" and "p" in values:
-                values["p"] = math.sqrt(6.0) * values["t2"]
-        return SourceGrid(k=exact.k, values=values)
+        replaced = {metadata.networks[name].source for name in self.names}
+        scaled = {name: rule for name, rule in DERIVED_SOURCES.items() if rule[0] in replaced}
+        return SourceGrid(k=exact.k, values=values, scaled=scaled)
 
     def close(self) -> None:
         """Free the private CLASS object."""
