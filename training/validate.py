@@ -328,7 +328,8 @@ def fisher_points(
 
     The others are test points (``test_i``) or, with ``covmat``, typical chain
     points (``chain_i``): draws from a Gaussian around the best fit with that
-    covariance, the parameters the covmat lacks held at the best fit.
+    covariance (over parameters of :data:`FISHER_STEPS`), the others held at
+    the best fit.
     """
     names = [name for name in test_points[0] if name in BEST_FIT]
     chosen = {"best_fit": {name: BEST_FIT[name] for name in names}} if count > 0 else {}

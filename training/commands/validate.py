@@ -36,8 +36,8 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--fisher-points", type=int, default=3,
-        help="points for the Fisher shift: the Planck best fit, then test points (default 3; "
-        "0: none)",
+        help="points for the Fisher shift: the Planck best fit, then test points, or chain "
+        "points with --fisher-covmat (default 3; 0: none)",
     )  # fmt: skip
     parser.add_argument(
         "--fisher-covmat", type=Path, default=None,
