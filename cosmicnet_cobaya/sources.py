@@ -9,6 +9,7 @@ choice that covers CLASS's k range.
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -30,6 +31,11 @@ class SourcesDeclinedError(RuntimeError):
     """
 
 
+def base_sources(names: Sequence[str], scaled: Mapping[str, tuple[str, float]]) -> list[str]:
+    """The sources to provide for ``names`` when those in ``scaled`` come from a base."""
+    return list(dict.fromkeys(scaled.get(name, (name, 1.0))[0] for name in names))
+
+
 @dataclass(frozen=True)
 class SourceGrid:
     """Source functions on a k grid: ``values[name]`` has shape (tau_size, k.size)."""
@@ -42,8 +48,7 @@ class SourceGrid:
 
     def on_class_grid(self, prepared: PreparedPerturbations) -> dict[str, np.ndarray]:
         """The sources moved onto CLASS's own k list (cubic spline in k)."""
-        recipe = {name: self.scaled.get(name, (name, 1.0)) for name in prepared.source_names}
-        needed = list(dict.fromkeys(base for base, _ in recipe.values()))
+        needed = base_sources(prepared.source_names, self.scaled)
         missing = [name for name in needed if name not in self.values]
         if missing:
             raise SourceGridError(f"no source given for {missing}")
@@ -65,10 +70,14 @@ class SourceGrid:
                 )
             spline = KSplineMap.between(self.k, np.clip(prepared.k, self.k[0], self.k[-1]))
             moved = {name: spline.apply(self.values[name]) for name in needed}
-        return {
-            name: moved[base] if factor == 1.0 else factor * moved[base]
-            for name, (base, factor) in recipe.items()
-        }
+        result = {}
+        for name in prepared.source_names:
+            if name in self.scaled:
+                base, factor = self.scaled[name]
+                result[name] = factor * moved[base]
+            else:
+                result[name] = moved[name]
+        return result
 
 
 SPLINE_WEIGHT_CUTOFF = 1e-9

@@ -19,7 +19,7 @@ from cosmicnet_cobaya.networks.network_set import (
     NetworkSetError,
     load_network_set,
 )
-from cosmicnet_cobaya.sources import SourceGrid, SourcesDeclinedError
+from cosmicnet_cobaya.sources import SourceGrid, SourcesDeclinedError, base_sources
 
 log = logging.getLogger(__name__)
 
@@ -115,11 +115,10 @@ class NetworkSourceProvider:
         features = compute_features(cosmo, prepared.tau, params)
         bases = k_bases(features, self.k)  # float32, shared by every network
         features_time = time.perf_counter() - start
-        needed = []
-        for name in prepared.source_names:
-            base = DERIVED_SOURCES.get(name, (name, 1.0))[0]
-            if base not in needed:
-                needed.append(base)
+        scaled = {
+            name: DERIVED_SOURCES[name] for name in prepared.source_names if name in DERIVED_SOURCES
+        }
+        needed = base_sources(prepared.source_names, scaled)
         values: dict[str, np.ndarray] = {}
         tick = time.perf_counter()
         for name in needed:
@@ -127,9 +126,6 @@ class NetworkSourceProvider:
             if not np.all(np.isfinite(values[name])):
                 raise SourcesDeclinedError(f"the networks of {name} predicted non-finite sources")
         forward_time = time.perf_counter() - tick
-        scaled = {
-            name: DERIVED_SOURCES[name] for name in prepared.source_names if name in DERIVED_SOURCES
-        }
         total = time.perf_counter() - start
         self.last_timings = {
             "features": features_time,

@@ -151,10 +151,14 @@ def run(args: argparse.Namespace) -> int:
             networks,
             networks={n: replace(c, **overrides) for n, c in networks.networks.items()},
         )
+    readers: list[SetReader] = []
     try:
-        folders = [args.data, *args.extra_training]
-        training = CombinedSets([SetReader(f / "training.h5", args.limit) for f in folders])
+        for folder in [args.data, *args.extra_training]:
+            readers.append(SetReader(folder / "training.h5", args.limit))
+        training = CombinedSets(readers)
     except (OSError, ValueError) as error:
+        for reader in readers:
+            reader.close()
         logger.error("%s", error)
         return 2
     validation = SetReader(args.data / "validation.h5", validation_limit(args))
