@@ -581,9 +581,24 @@ def test_batching_and_weight_average_keys_are_validated():
         {"projected_loss_k_max": 0},
         {"projected_loss_spectrum": True},
         {"projected_loss_frequency_weight": 5.0},
+        {"projected_loss_te_weight": 1.0},
+        {"projected_loss_te_weight": -1.0},
+        {"learning_rate_warmup_steps": -5},
     ):
         with pytest.raises(NetworkConfigError, match=next(iter(bad))):
             parse_networks_config({"t0_late": bad})
+    te = parse_networks_config(
+        {
+            "t0": {
+                "projected_loss_multipoles": [40, 100],
+                "projected_loss_spectrum": True,
+                "projected_loss_te_weight": 2,
+                "learning_rate_warmup_steps": 75,
+            }
+        }
+    ).networks["t0"]
+    assert te.projection.te_weight == 2.0 and te.projection.rows == 4
+    assert te.learning_rate_warmup_steps == 75
 
 
 def test_weight_average_is_what_is_validated_kept_and_resumed(tmp_path):
@@ -652,8 +667,15 @@ def _projection_step(k, spectrum_shape=None, seed=5):
         {"frequencies": (0.0, 0.5, 1.0)},
         {"frequencies": (0.0,), "multipoles": (30, 100), "k_max": 0.05},
         {"frequencies": (0.0,), "multipoles": (30, 100), "k_max": 0.05, "spectrum": True},
+        {
+            "frequencies": (0.0,),
+            "multipoles": (30, 100),
+            "k_max": 0.05,
+            "spectrum": True,
+            "te_weight": 2.0,
+        },
     ],
-    ids=["frequencies", "bessel", "spectrum"],
+    ids=["frequencies", "bessel", "spectrum", "spectrum_te"],
 )
 def test_projected_loss_matches_numpy(projection):
     from training.line_of_sight import LineOfSightProjection, projected_error
@@ -661,7 +683,7 @@ def test_projected_loss_matches_numpy(projection):
 
     k = np.geomspace(1e-3, 0.2, 7)
     spec = LineOfSightProjection(**projection)
-    shape = (2, spec.k_count(k)) if spec.spectrum else None
+    shape = (spec.rows, spec.k_count(k)) if spec.spectrum else None
     batches, predictions, y_true, y_pred, weights = _projection_step(k, shape)
     loss = ProjectedSourceLoss(k, weight=3.0, segments=3, **projection)
     got = float(loss(y_true, y_pred, sample_weight=weights))
@@ -779,6 +801,87 @@ def test_spectrum_projection_is_the_relative_cl_error():
     )
 
 
+def test_spectrum_projection_weighs_te_errors():
+    """The TE rows give the TE error relative to sqrt(C^TT C^EE), whatever the scale
+    or sign of the polarisation source; without it the TE term is refused."""
+    from training.line_of_sight import (
+        LineOfSightProjection,
+        bessel_projection,
+        relative_errors,
+        spectrum_weights,
+        trapezoid_weights,
+    )
+
+    rng = np.random.default_rng(6)
+    k = np.geomspace(1e-3, 0.3, 50)
+    tau = np.linspace(280.0, 14000.0, 80)
+    line_of_sight = np.stack([tau, trapezoid_weights(tau) / 280.0, 14100.0 - tau], axis=1)
+    bump = np.exp(-(((tau[:, None] - 300.0) / 30.0) ** 2))
+    source = bump * (1 + rng.uniform(size=k.size))
+    polarisation = bump * np.cos(k * 150.0)
+    projection = LineOfSightProjection(multipoles=(30, 60, 90), k_max=0.1, spectrum=True)
+    with_te = LineOfSightProjection(
+        multipoles=(30, 60, 90), k_max=0.1, spectrum=True, te_weight=2.0
+    )
+    scale = np.full(k.size, 0.5)
+    weights = spectrum_weights(source, line_of_sight, k, with_te, scale, polarisation)
+    assert weights.shape == (with_te.rows, with_te.k_count(k)) == (6, with_te.k_count(k))
+    np.testing.assert_allclose(
+        weights[:3], spectrum_weights(source, line_of_sight, k, projection, scale)
+    )
+    # A 1 % error of the source: TT changes by 2 %, TE by 1 % of C^TE.
+    error = 0.02 * source
+    tt, te = relative_errors(bessel_projection(error, line_of_sight, k, with_te), weights, with_te)
+    np.testing.assert_allclose(tt, 0.02, rtol=1e-6)
+    used = with_te.k_count(k)
+    dlnk = trapezoid_weights(np.log(k[:used]))
+    delta_t = bessel_projection(source, line_of_sight, k, with_te)
+    delta_e = bessel_projection(polarisation, line_of_sight, k, with_te, inverse_x_squared=True)
+    correlation = np.sum(dlnk * delta_t * delta_e, axis=1) / np.sqrt(
+        np.sum(dlnk * delta_t**2, axis=1) * np.sum(dlnk * delta_e**2, axis=1)
+    )
+    np.testing.assert_allclose(te, 0.01 * correlation, rtol=1e-6)
+    assert np.all(np.abs(te) > 1e-4)
+    scaled = spectrum_weights(source, line_of_sight, k, with_te, scale, -3.0 * polarisation)
+    np.testing.assert_allclose(scaled[3:], -weights[3:], rtol=1e-6)
+    with pytest.raises(ValueError, match="needs the polarisation source"):
+        spectrum_weights(source, line_of_sight, k, with_te, scale)
+    with pytest.raises(ValueError, match="spectrum: true"):
+        LineOfSightProjection(multipoles=(30,), te_weight=1.0)
+
+
+def test_learning_rate_warms_up_over_the_first_steps(tmp_path):
+    """The rate rises linearly over the warmup steps of a new run, then holds."""
+    import keras
+
+    from training.network_config import parse_networks_config
+    from training.train import fit_normalisation, fit_output, train_network
+
+    data, validation = SyntheticSet(2, seed=1), SyntheticSet(1, seed=2)
+    for warmup, epochs, expected in ((4, 1, 0.5e-3), (2, 2, 0.5e-3), (0, 1, 1e-3)):
+        block = {
+            **TINY,
+            "t0": {
+                **TINY["t0"],
+                "learning_rate": 1e-3,
+                "learning_rate_decay": 0.5,
+                "learning_rate_warmup_steps": warmup,
+            },
+        }
+        config = parse_networks_config(block).networks["t0"]
+        norm, transform = fit_normalisation(data), fit_output(data, config)
+        checkpoints = tmp_path / f"w{warmup}"
+        _, history = train_network(
+            "t0", config, data, validation, norm, transform, checkpoints, epochs=epochs,
+            progress=False,
+        )  # fmt: skip
+        # Two steps per epoch: 2 of 4 warmup steps leave half the rate; after a
+        # 2-step warmup the second epoch runs at its decayed rate.
+        assert len(history["loss"]) == epochs
+        last = keras.models.load_model(checkpoints / "model.keras")
+        np.testing.assert_allclose(float(last.optimizer.learning_rate), expected, rtol=1e-6)
+
+
 @pytest.mark.parametrize(
     "projection",
     [
@@ -787,10 +890,15 @@ def test_spectrum_projection_is_the_relative_cl_error():
         {
             "projected_loss_multipoles": [30, 60],
             "projected_loss_spectrum": True,
+            "projected_loss_te_weight": 1.5,
+        },
+        {
+            "projected_loss_multipoles": [30, 60],
+            "projected_loss_spectrum": True,
             "projected_loss_frequency_weight": 50.0,
         },
     ],
-    ids=["frequencies", "spectrum", "spectrum_and_frequencies"],
+    ids=["frequencies", "spectrum", "spectrum_te", "spectrum_and_frequencies"],
 )
 def test_projected_loss_trains_and_resumes(tmp_path, projection):
     from training.network_config import parse_networks_config

@@ -31,10 +31,20 @@ class LineOfSightProjection:
     """Largest k [1/Mpc] of the Bessel-kernel projection."""
     spectrum: bool = False
     """Bessel kernel only: project onto the relative C_l error (:func:`spectrum_weights`)."""
+    te_weight: float = 0.0
+    """Spectrum projection of a temperature source: weight of the TE errors, relative to
+    sqrt(C_l^TT C_l^EE), beside the relative TT errors (0: TT only)."""
 
     def __post_init__(self) -> None:
         if self.spectrum and not self.multipoles:
             raise ValueError("the spectrum projection needs multipoles (the Bessel kernel)")
+        if self.te_weight and not self.spectrum:
+            raise ValueError("the TE term belongs to the spectrum projection (spectrum: true)")
+
+    @property
+    def rows(self) -> int:
+        """Rows of :func:`spectrum_weights`: one per multipole, twice with the TE term."""
+        return len(self.multipoles) * (2 if self.te_weight else 1)
 
     def k_count(self, k: np.ndarray) -> int:
         """How many of the (ascending) ``k`` the projection uses."""
@@ -75,14 +85,20 @@ def bessel_projection(
     line_of_sight: np.ndarray,
     k: np.ndarray,
     projection: LineOfSightProjection,
+    inverse_x_squared: bool = False,
 ) -> np.ndarray:
     """B_l(k) = sum_r dtau_r values(r, k) j_l(k (tau_0 - tau_r)) for each multipole
-    and each k <= k_max: shape (multipoles, used k)."""
+    and each k <= k_max: shape (multipoles, used k).  With ``inverse_x_squared``
+    the kernel is j_l(x) / x^2 (the E-mode kernel up to an l-dependent factor)."""
     used = projection.k_count(k)
     dtau, distance = line_of_sight[:, 1], line_of_sight[:, 2]
     table = bessel_table(projection.multipoles, projection.k_max)
-    index, fraction = _table_position(np.outer(distance, k[:used]), table.shape[1])
+    x = np.outer(distance, k[:used])
+    index, fraction = _table_position(x, table.shape[1])
     weighted = values[:, :used] * dtau[:, None]
+    if inverse_x_squared:
+        # j_l(x) ~ x^l near x = 0, so the kernel vanishes there for l >= 2.
+        weighted = weighted * np.where(x > 0.0, 1.0 / np.where(x > 0.0, x, 1.0) ** 2, 0.0)
     return np.stack(
         [
             np.sum(weighted * (row[index] * (1.0 - fraction) + row[index + 1] * fraction), axis=0)
@@ -97,6 +113,7 @@ def spectrum_weights(
     k: np.ndarray,
     projection: LineOfSightProjection,
     scale: np.ndarray,
+    polarisation: np.ndarray | None = None,
 ) -> np.ndarray:
     """Weights v_l(k) that turn an error's projection into a relative C_l error.
 
@@ -108,13 +125,40 @@ def spectrum_weights(
 
     Only this source's own part of Delta_l enters (for S_T0 at l < 200 the
     Sachs-Wolfe term, which dominates there).  Shape (multipoles, used k).
+
+    With ``projection.te_weight``, ``polarisation`` is the cosmology's S_P (or
+    any multiple of it, such as S_T2) and rows follow for the TE error of each
+    multipole relative to sqrt(C_l^TT C_l^EE): dC_l^TE = sum_k dln k
+    Delta^E_l dDelta_l, Delta^E_l ~ int dtau S_P j_l(x) / x^2 (x = k (tau_0 -
+    tau); the l-dependent factor and the scale of S_P cancel in the ratio, and
+    so does the sign, which the loss squares).  Shape (2 multipoles, used k).
     """
     used = projection.k_count(k)
     delta = bessel_projection(source, line_of_sight, k, projection)
     dlnk = trapezoid_weights(np.log(k[:used]))
     power = np.sum(dlnk * delta**2, axis=1, keepdims=True)
     # A multipole the source does not reach (no power at k <= k_max) weighs nothing.
-    return 2.0 * dlnk * delta * scale[:used] / np.where(power > 0.0, power, np.inf)
+    power = np.where(power > 0.0, power, np.inf)
+    weights = 2.0 * dlnk * delta * scale[:used] / power
+    if not projection.te_weight:
+        return weights
+    if polarisation is None:
+        raise ValueError("the TE term of the spectrum projection needs the polarisation source")
+    delta_e = bessel_projection(polarisation, line_of_sight, k, projection, inverse_x_squared=True)
+    power_e = np.sum(dlnk * delta_e**2, axis=1, keepdims=True)
+    power_e = np.where(power_e > 0.0, power_e, np.inf)
+    te = dlnk * delta_e * scale[:used] / np.sqrt(power * power_e)
+    return np.concatenate([weights, te])
+
+
+def relative_errors(
+    projected: np.ndarray, weights: np.ndarray, projection: LineOfSightProjection
+) -> tuple[np.ndarray, np.ndarray]:
+    """Relative TT errors and (with the TE term, else empty) TE errors per multipole."""
+    n = len(projection.multipoles)
+    tt = np.sum(weights[:n] * projected, axis=1)
+    te = np.sum(weights[n:] * projected, axis=1) if projection.te_weight else np.zeros(0)
+    return tt, te
 
 
 def projected_error(
@@ -140,5 +184,6 @@ def projected_error(
         return total
     projected = bessel_projection(error, line_of_sight, k, projection)
     if weights is not None:
-        return float(np.sum(np.sum(weights * projected, axis=1) ** 2))
+        tt, te = relative_errors(projected, weights, projection)
+        return float(np.sum(tt**2) + projection.te_weight * np.sum(te**2))
     return float(np.sum(np.mean(projected**2, axis=1)))

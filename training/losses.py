@@ -46,7 +46,9 @@ class ProjectedSourceLoss(keras.losses.Loss):
     ``y_true`` carries, after the n_k targets, the columns tau, dtau, tau_0 - tau
     and the cosmology's place in the step (``training.train.with_line_of_sight``);
     with ``spectrum``, then the multipole whose weights v_l(k) a row carries
-    (-1: none) and those weights (``training.line_of_sight.spectrum_weights``).
+    (-1: none; with the TE term, the number of multipoles plus i for the TE
+    weights of multipole i) and those weights
+    (``training.line_of_sight.spectrum_weights``).
     """
 
     def __init__(
@@ -59,6 +61,7 @@ class ProjectedSourceLoss(keras.losses.Loss):
         k_max: float = 0.1,
         spectrum: bool = False,
         frequency_weight: float = 0.0,
+        te_weight: float = 0.0,
         name: str = "projected_source_loss",
         **kwargs: Any,
     ) -> None:
@@ -78,6 +81,7 @@ class ProjectedSourceLoss(keras.losses.Loss):
             tuple(int(value) for value in multipoles),
             float(k_max),
             bool(spectrum),
+            float(te_weight),
         )
         self._table = (
             bessel_table(self.projection.multipoles, self.projection.k_max)
@@ -110,7 +114,7 @@ class ProjectedSourceLoss(keras.losses.Loss):
             fraction = position - index
             index = ops.cast(index, "int32")
             weighted = weighted[:, :used]
-            carried = y_true[:, n + 4] if self.projection.spectrum else None
+            spectrum = self.projection.spectrum
             for place, row in enumerate(self._table):
                 table = ops.convert_to_tensor(row)
                 kernel = (
@@ -118,15 +122,26 @@ class ProjectedSourceLoss(keras.losses.Loss):
                     + ops.take(table, index + 1) * fraction
                 )
                 summed = ops.segment_sum(weighted * kernel, ids, num_segments=self.segments)
-                if carried is None:
+                if not spectrum:
                     projected = projected + ops.mean(summed**2, axis=1)
                     continue
-                mine = ops.expand_dims(ops.cast(ops.equal(carried, float(place)), "float32"), 1)
-                spectrum_weights = ops.segment_sum(
-                    y_true[:, n + 5 : n + 5 + used] * mine, ids, num_segments=self.segments
-                )
-                projected = projected + ops.sum(spectrum_weights * summed, axis=1) ** 2
+                projected = projected + self._relative_error(y_true, summed, place, ids) ** 2
+                if self.projection.te_weight:
+                    te_place = place + len(self.projection.multipoles)
+                    te = self._relative_error(y_true, summed, te_place, ids)
+                    projected = projected + self.projection.te_weight * te**2
         return ops.mean(error**2, axis=1) + ops.take(self.weight * projected + added, ids)
+
+    def _relative_error(self, y_true: Any, summed: Any, place: int, ids: Any) -> Any:
+        """Per cosmology: the relative C_l error whose weights the rows marked ``place`` carry."""
+        ops = keras.ops
+        n = len(self.k)
+        used = summed.shape[1]
+        mine = ops.expand_dims(ops.cast(ops.equal(y_true[:, n + 4], float(place)), "float32"), 1)
+        weights = ops.segment_sum(
+            y_true[:, n + 5 : n + 5 + used] * mine, ids, num_segments=self.segments
+        )
+        return ops.sum(weights * summed, axis=1)
 
     def _frequency_projection(self, weighted: Any, tau: Any, ids: Any) -> Any:
         """sum_f mean_k |P_f(k)|^2 per cosmology of the step."""
@@ -151,4 +166,5 @@ class ProjectedSourceLoss(keras.losses.Loss):
             "k_max": self.projection.k_max,
             "spectrum": self.projection.spectrum,
             "frequency_weight": self.frequency_weight,
+            "te_weight": self.projection.te_weight,
         }

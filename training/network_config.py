@@ -20,10 +20,12 @@ and ``output_std_cap`` (affine_k only), ``time_dense``,
 ``time_skip``, ``params_dense``, ``scales_dense``, ``conv_branches`` (a list
 of branches, each a list of ``{filters, kernel, stride, pool}``),
 ``central_dense``, ``leaky_slope``, ``learning_rate_decay``,
-``cosmologies_per_batch``, ``weight_average``, ``projected_loss_weight``,
+``learning_rate_warmup_steps``, ``cosmologies_per_batch``, ``weight_average``,
+``projected_loss_weight``,
 ``projected_loss_frequencies``, ``projected_loss_multipoles`` and
 ``projected_loss_k_max`` (a Bessel-kernel projection), ``projected_loss_spectrum``
-(onto the relative C_l errors), ``projected_loss_frequency_weight`` (with a
+(onto the relative C_l errors), ``projected_loss_te_weight`` (with it, the
+weight of the TE errors beside the TT ones), ``projected_loss_frequency_weight`` (with a
 Bessel-kernel projection, the weight of the frequency projection added to it), ``source`` (the
 CLASS source a network predicts; default its name), ``tau_range`` (the slices
 it serves, ``[low, high]`` in units of tau_rec, high null for open; the
@@ -113,6 +115,10 @@ class NetworkConfig:
     learning_rate: float = 1e-3
     learning_rate_decay: float = 1.0
     """The learning rate is multiplied by this factor after every epoch."""
+    learning_rate_warmup_steps: int = 0
+    """Steps over which the learning rate rises linearly from zero at the start of a run
+    (not on resuming); lets a restarted Adam learn its moments before full steps
+    when fine-tuning a trained network (0: none)."""
     cosmologies_per_batch: int = 1
     """Cosmologies (all their served tau slices) per training step; the paper uses one."""
     weight_average: float = 0.0
@@ -130,6 +136,9 @@ class NetworkConfig:
     """Bessel kernel: project onto the relative C_l errors at the multipoles."""
     projected_loss_frequency_weight: float = 0.0
     """Bessel kernel: weight of the frequency projection added to the loss as well."""
+    projected_loss_te_weight: float = 0.0
+    """Spectrum projection of a temperature source: weight of the TE errors (relative to
+    sqrt(C_l^TT C_l^EE), from the cosmology's S_T2) beside the TT ones (0: TT only)."""
     leaky_slope: float = 0.3
     seed: int = 1234
     source: str = ""
@@ -146,6 +155,7 @@ class NetworkConfig:
             self.projected_loss_multipoles,
             self.projected_loss_k_max,
             self.projected_loss_spectrum,
+            self.projected_loss_te_weight,
         )
 
     @property
@@ -279,7 +289,14 @@ def _network(name: str, data: Mapping[str, Any], top: Mapping[str, Any]) -> Netw
     for key, value in data.items():
         if key in ("time_dense", "central_dense"):
             changes[key] = _positive_ints(value, f"{where}.{key}")
-        elif key in ("epochs", "params_dense", "scales_dense", "seed", "cosmologies_per_batch"):
+        elif key in (
+            "epochs",
+            "params_dense",
+            "scales_dense",
+            "seed",
+            "cosmologies_per_batch",
+            "learning_rate_warmup_steps",
+        ):
             positive = key in ("epochs", "cosmologies_per_batch")
             if not isinstance(value, int) or value < 0 or (positive and value == 0):
                 raise NetworkConfigError(f"{where}.{key} must be a positive integer")
@@ -299,6 +316,7 @@ def _network(name: str, data: Mapping[str, Any], top: Mapping[str, Any]) -> Netw
             "output_std_cap",
             "projected_loss_weight",
             "projected_loss_frequency_weight",
+            "projected_loss_te_weight",
         ):
             if not isinstance(value, int | float) or value < 0:
                 raise NetworkConfigError(f"{where}.{key} must be a number >= 0")
@@ -358,6 +376,11 @@ def _network(name: str, data: Mapping[str, Any], top: Mapping[str, Any]) -> Netw
         raise NetworkConfigError(
             f"{where}.projected_loss_spectrum needs projected_loss_multipoles "
             "(the multipoles whose relative C_l errors the loss adds)"
+        )
+    if config.projected_loss_te_weight and not config.projected_loss_spectrum:
+        raise NetworkConfigError(
+            f"{where}.projected_loss_te_weight weighs TE errors beside the relative TT ones "
+            "of the spectrum projection: set projected_loss_spectrum: true and its multipoles"
         )
     if config.projected_loss_frequency_weight and not config.projected_loss_multipoles:
         raise NetworkConfigError(

@@ -225,6 +225,8 @@ _TRAINING = (
     "projected_loss_k_max",
     "projected_loss_spectrum",
     "projected_loss_frequency_weight",
+    "projected_loss_te_weight",
+    "learning_rate_warmup_steps",
     "seed",
     "source",
     "tau_range",

@@ -112,8 +112,13 @@ def make_batch(
             )
         # Affine: a network error err is a source error std * err (std per k or one value).
         scale = np.broadcast_to(transform.std, data.k.shape)
+        polarisation = (
+            np.asarray(data.target(index, POLARISATION_SOURCE), dtype=np.float64)
+            if config.projection.te_weight
+            else None
+        )
         spectrum = spectrum_weights(
-            whole_source, line_of_sight, data.k, config.projection, scale
+            whole_source, line_of_sight, data.k, config.projection, scale, polarisation
         ).astype(np.float32)
     return Batch(
         inputs,
@@ -130,6 +135,10 @@ def line_of_sight_columns(features: CosmologyFeatures) -> np.ndarray:
     distance = features.scalars["tau_rec"] + features.scalars["ra_rec"] - features.tau
     return np.stack([features.tau, weights, distance], axis=1)
 
+
+POLARISATION_SOURCE = "t2"
+"""The source whose E-mode projection weighs the TE term of a spectrum projection
+(S_P = sqrt(6) S_T2; the factor cancels in the relative TE error)."""
 
 PAD_MULTIPLE = 64
 """Batches are padded to a multiple of this many tau slices (with zero sample
@@ -395,7 +404,8 @@ def train_network(
 ) -> tuple[Any, dict[str, list[float]]]:
     """Train (or resume) one network; returns the Keras model and its history.
 
-    The learning rate is ``config.learning_rate * config.learning_rate_decay**epoch``.
+    The learning rate is ``config.learning_rate * config.learning_rate_decay**epoch``,
+    rising linearly over the first ``config.learning_rate_warmup_steps`` steps of a new run.
     ``initial_model`` (a ``.keras`` file) replaces the random initial weights;
     when it was trained for another affine output transform
     (``initial_transform``), its output layer is rewritten for ``transform``.
@@ -452,6 +462,7 @@ def train_network(
                 config.projection.k_max,
                 config.projection.spectrum,
                 config.projected_loss_frequency_weight,
+                config.projected_loss_te_weight,
             )
             if config.projected_loss_weight
             else "mse"
@@ -466,6 +477,8 @@ def train_network(
     batch_of = BatchCache(build, cache_bytes)
     projections = validation_projections(config)
     average = _weight_average(model, config, checkpoint_dir, resumed=start > 0)
+    # The warmup belongs to a run's first steps; a resumed run has its Adam state.
+    steps_done = config.learning_rate_warmup_steps + 1 if start > 0 else 0
     for epoch in range(start, epochs):
         keras.utils.set_random_seed(config.seed + 7919 * (epoch + 1))
         rate = config.learning_rate * config.learning_rate_decay**epoch
@@ -480,6 +493,13 @@ def train_network(
                 if not any(batch.target.shape[0] for batch in step):
                     continue
                 inputs, target, weights = stacked(step)
+                if steps_done < config.learning_rate_warmup_steps:
+                    steps_done += 1
+                    warm = rate * steps_done / config.learning_rate_warmup_steps
+                    model.optimizer.learning_rate.assign(warm)
+                elif steps_done == config.learning_rate_warmup_steps:
+                    steps_done += 1
+                    model.optimizer.learning_rate.assign(rate)
                 if config.projected_loss_weight:
                     target = with_line_of_sight(step, target)
                 losses.append(float(model.train_on_batch(inputs, target, sample_weight=weights)))

@@ -39,6 +39,11 @@ def register(subparsers: Any) -> None:
         help="override every network's per-epoch learning-rate factor (0 < f <= 1)",
     )  # fmt: skip
     parser.add_argument(
+        "--warmup-steps", type=int, default=None, metavar="N",
+        help="override every network's learning-rate warmup: the rate rises linearly over "
+        "the first N steps (use when fine-tuning with --init-from; 0: none)",
+    )  # fmt: skip
+    parser.add_argument(
         "--extra-training", type=Path, action="append", default=[], metavar="DIR",
         help="also train on the training set of DIR, generated for the same family and k "
         "grid (e.g. a set drawn from the centre of the box with box_fraction); repeatable",
@@ -146,6 +151,11 @@ def run(args: argparse.Namespace) -> int:
     if any(value <= 0 for value in overrides.values()) or decay > 1:
         logger.error("--epochs, --learning-rate must be > 0 and --learning-rate-decay in (0, 1]")
         return 2
+    if args.warmup_steps is not None:
+        if args.warmup_steps < 0:
+            logger.error("--warmup-steps must be >= 0 (0: no warmup)")
+            return 2
+        overrides["learning_rate_warmup_steps"] = args.warmup_steps
     if overrides:
         networks = replace(
             networks,
