@@ -583,6 +583,8 @@ def test_batching_and_weight_average_keys_are_validated():
         {"projected_loss_frequency_weight": 5.0},
         {"projected_loss_te_weight": 1.0},
         {"projected_loss_te_weight": -1.0},
+        {"projected_loss_shift_weight": 1.0},
+        {"projected_loss_shift_matrix": [1.0, 2.0]},
         {"learning_rate_warmup_steps": -5},
     ):
         with pytest.raises(NetworkConfigError, match=next(iter(bad))):
@@ -599,6 +601,18 @@ def test_batching_and_weight_average_keys_are_validated():
     ).networks["t0"]
     assert te.projection.te_weight == 2.0 and te.projection.rows == 4
     assert te.learning_rate_warmup_steps == 75
+    shift = {
+        "projected_loss_multipoles": [40, 100],
+        "projected_loss_spectrum": True,
+        "projected_loss_shift_weight": 0.01,
+        "projected_loss_shift_matrix": {"omega_b": [1.0, -2.0], "n_s": [0.5, 3]},
+    }
+    config = parse_networks_config({"t0": shift}).networks["t0"]
+    assert config.projection.shift_matrix == ((1.0, -2.0), (0.5, 3.0))
+    assert config.architecture()["projected_loss_shift_matrix"][0][0] == "omega_b"
+    bad = {**shift, "projected_loss_shift_matrix": {"omega_b": [1.0, -2.0, 3.0]}}
+    with pytest.raises(NetworkConfigError, match="needs 2 columns"):
+        parse_networks_config({"t0": bad})
 
 
 def test_weight_average_is_what_is_validated_kept_and_resumed(tmp_path):
@@ -674,8 +688,17 @@ def _projection_step(k, spectrum_shape=None, seed=5):
             "spectrum": True,
             "te_weight": 2.0,
         },
+        {
+            "frequencies": (0.0,),
+            "multipoles": (30, 100),
+            "k_max": 0.05,
+            "spectrum": True,
+            "te_weight": 2.0,
+            "shift_weight": 0.3,
+            "shift_matrix": ((1.0, -2.0, 0.5, 3.0), (0.0, 1.0, -1.0, 2.0), (4.0, 0.0, 0.0, 1.0)),
+        },
     ],
-    ids=["frequencies", "bessel", "spectrum", "spectrum_te"],
+    ids=["frequencies", "bessel", "spectrum", "spectrum_te", "spectrum_te_shift"],
 )
 def test_projected_loss_matches_numpy(projection):
     from training.line_of_sight import LineOfSightProjection, projected_error
@@ -848,6 +871,50 @@ def test_spectrum_projection_weighs_te_errors():
         spectrum_weights(source, line_of_sight, k, with_te, scale)
     with pytest.raises(ValueError, match="spectrum: true"):
         LineOfSightProjection(multipoles=(30,), te_weight=1.0)
+
+
+def test_shift_term_weighs_the_posterior_shift_of_the_relative_errors():
+    """The shift term adds w |M (r, t)|^2 to the spectrum projection; M's rows must
+    have one column per relative error; hat functions interpolate between multipoles."""
+    from training.line_of_sight import LineOfSightProjection, projected_error, trapezoid_weights
+    from training.shift_matrix import hat_functions
+
+    rng = np.random.default_rng(8)
+    k = np.geomspace(1e-3, 0.3, 30)
+    tau = np.linspace(280.0, 14000.0, 40)
+    line_of_sight = np.stack([tau, trapezoid_weights(tau) / 280.0, 14100.0 - tau], axis=1)
+    error = rng.normal(size=(tau.size, k.size))
+    matrix = ((1.0, 2.0, -1.0, 0.5), (0.0, -3.0, 2.0, 1.0))
+    plain = LineOfSightProjection(multipoles=(30, 60), k_max=0.1, spectrum=True, te_weight=1.0)
+    shifted = LineOfSightProjection(
+        multipoles=(30, 60), k_max=0.1, spectrum=True, te_weight=1.0, shift_weight=0.5,
+        shift_matrix=matrix,
+    )  # fmt: skip
+    weights = rng.normal(size=(4, shifted.k_count(k)))
+    from training.line_of_sight import bessel_projection, relative_errors
+
+    tt, te = relative_errors(bessel_projection(error, line_of_sight, k, plain), weights, plain)
+    expected = np.sum((np.asarray(matrix) @ np.concatenate([tt, te])) ** 2)
+    np.testing.assert_allclose(
+        projected_error(error, line_of_sight, k, shifted, weights)
+        - projected_error(error, line_of_sight, k, plain, weights),
+        0.5 * expected,
+        rtol=1e-10,
+    )
+    with pytest.raises(ValueError, match="needs 4 columns"):
+        LineOfSightProjection(
+            multipoles=(30, 60), spectrum=True, te_weight=1.0, shift_weight=1.0,
+            shift_matrix=((1.0, 2.0),),
+        )  # fmt: skip
+    with pytest.raises(ValueError, match="shift matrix"):
+        LineOfSightProjection(multipoles=(30, 60), spectrum=True, shift_weight=1.0)
+    hats = hat_functions((40, 100, 200), 300)
+    np.testing.assert_allclose(hats.sum(axis=0), 1.0)
+    np.testing.assert_allclose(hats[:, [0, 40, 70, 100, 150, 300]].T, [
+        [1, 0, 0], [1, 0, 0], [0.5, 0.5, 0], [0, 1, 0], [0, 0.5, 0.5], [0, 0, 1],
+    ])  # fmt: skip
+    with pytest.raises(ValueError, match="increasing"):
+        hat_functions((100, 40), 300)
 
 
 def test_learning_rate_warms_up_over_the_first_steps(tmp_path):

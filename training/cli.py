@@ -22,6 +22,7 @@ COMMANDS: tuple[str, ...] = (
     "compare-chains",
     "export",
     "history",
+    "shift-matrix",
 )
 """Subcommand modules under ``training.commands``, in help order."""
 

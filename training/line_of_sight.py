@@ -34,12 +34,24 @@ class LineOfSightProjection:
     te_weight: float = 0.0
     """Spectrum projection of a temperature source: weight of the TE errors, relative to
     sqrt(C_l^TT C_l^EE), beside the relative TT errors (0: TT only)."""
+    shift_weight: float = 0.0
+    """Spectrum projection: weight of the posterior shift sum_p (M (r, t))_p^2 that the
+    relative errors would cause (``training.shift_matrix``; 0: none)."""
+    shift_matrix: tuple[tuple[float, ...], ...] = ()
+    """M: one row per parameter, one column per relative error (TT, then TE)."""
 
     def __post_init__(self) -> None:
         if self.spectrum and not self.multipoles:
             raise ValueError("the spectrum projection needs multipoles (the Bessel kernel)")
         if self.te_weight and not self.spectrum:
             raise ValueError("the TE term belongs to the spectrum projection (spectrum: true)")
+        if self.shift_weight and not (self.spectrum and self.shift_matrix):
+            raise ValueError("the shift term needs the spectrum projection and a shift matrix")
+        if any(len(row) != self.rows for row in self.shift_matrix):
+            raise ValueError(
+                f"each shift-matrix row needs {self.rows} columns (the relative TT errors at "
+                f"{len(self.multipoles)} multipoles{', then TE' if self.te_weight else ''})"
+            )
 
     @property
     def rows(self) -> int:
@@ -185,5 +197,9 @@ def projected_error(
     projected = bessel_projection(error, line_of_sight, k, projection)
     if weights is not None:
         tt, te = relative_errors(projected, weights, projection)
-        return float(np.sum(tt**2) + projection.te_weight * np.sum(te**2))
+        total = np.sum(tt**2) + projection.te_weight * np.sum(te**2)
+        if projection.shift_weight:
+            shift = np.asarray(projection.shift_matrix) @ np.concatenate([tt, te])
+            total += projection.shift_weight * np.sum(shift**2)
+        return float(total)
     return float(np.sum(np.mean(projected**2, axis=1)))

@@ -62,6 +62,8 @@ class ProjectedSourceLoss(keras.losses.Loss):
         spectrum: bool = False,
         frequency_weight: float = 0.0,
         te_weight: float = 0.0,
+        shift_weight: float = 0.0,
+        shift_matrix: Sequence[Sequence[float]] = (),
         name: str = "projected_source_loss",
         **kwargs: Any,
     ) -> None:
@@ -82,6 +84,8 @@ class ProjectedSourceLoss(keras.losses.Loss):
             float(k_max),
             bool(spectrum),
             float(te_weight),
+            float(shift_weight),
+            tuple(tuple(float(value) for value in row) for row in shift_matrix),
         )
         self._table = (
             bessel_table(self.projection.multipoles, self.projection.k_max)
@@ -115,6 +119,7 @@ class ProjectedSourceLoss(keras.losses.Loss):
             index = ops.cast(index, "int32")
             weighted = weighted[:, :used]
             spectrum = self.projection.spectrum
+            relative: list[Any] = []
             for place, row in enumerate(self._table):
                 table = ops.convert_to_tensor(row)
                 kernel = (
@@ -125,12 +130,27 @@ class ProjectedSourceLoss(keras.losses.Loss):
                 if not spectrum:
                     projected = projected + ops.mean(summed**2, axis=1)
                     continue
-                projected = projected + self._relative_error(y_true, summed, place, ids) ** 2
+                tt = self._relative_error(y_true, summed, place, ids)
+                projected = projected + tt**2
+                relative.append(tt)
                 if self.projection.te_weight:
                     te_place = place + len(self.projection.multipoles)
                     te = self._relative_error(y_true, summed, te_place, ids)
                     projected = projected + self.projection.te_weight * te**2
+                    relative.append(te)
+            if self.projection.shift_weight:
+                projected = projected + self.projection.shift_weight * self._shift(relative)
         return ops.mean(error**2, axis=1) + ops.take(self.weight * projected + added, ids)
+
+    def _shift(self, relative: list[Any]) -> Any:
+        """sum_p (M (r, t))_p^2 per cosmology; ``relative`` alternates r_i and t_i."""
+        ops = keras.ops
+        n = len(self.projection.multipoles)
+        step = 2 if self.projection.te_weight else 1
+        ordered = relative[0::step] + (relative[1::step] if step == 2 else [])
+        errors = ops.stack(ordered[: n * step], axis=1)
+        matrix = ops.convert_to_tensor(np.asarray(self.projection.shift_matrix, np.float32))
+        return ops.sum(ops.matmul(errors, ops.transpose(matrix)) ** 2, axis=1)
 
     def _relative_error(self, y_true: Any, summed: Any, place: int, ids: Any) -> Any:
         """Per cosmology: the relative C_l error whose weights the rows marked ``place`` carry."""
@@ -167,4 +187,6 @@ class ProjectedSourceLoss(keras.losses.Loss):
             "spectrum": self.projection.spectrum,
             "frequency_weight": self.frequency_weight,
             "te_weight": self.projection.te_weight,
+            "shift_weight": self.projection.shift_weight,
+            "shift_matrix": [list(row) for row in self.projection.shift_matrix],
         }

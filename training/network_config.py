@@ -25,7 +25,9 @@ of branches, each a list of ``{filters, kernel, stride, pool}``),
 ``projected_loss_frequencies``, ``projected_loss_multipoles`` and
 ``projected_loss_k_max`` (a Bessel-kernel projection), ``projected_loss_spectrum``
 (onto the relative C_l errors), ``projected_loss_te_weight`` (with it, the
-weight of the TE errors beside the TT ones), ``projected_loss_frequency_weight`` (with a
+weight of the TE errors beside the TT ones), ``projected_loss_shift_weight`` and
+``projected_loss_shift_matrix`` (with it, the weight of the posterior shift those
+errors would cause), ``projected_loss_frequency_weight`` (with a
 Bessel-kernel projection, the weight of the frequency projection added to it), ``source`` (the
 CLASS source a network predicts; default its name), ``tau_range`` (the slices
 it serves, ``[low, high]`` in units of tau_rec, high null for open; the
@@ -139,6 +141,12 @@ class NetworkConfig:
     projected_loss_te_weight: float = 0.0
     """Spectrum projection of a temperature source: weight of the TE errors (relative to
     sqrt(C_l^TT C_l^EE), from the cosmology's S_T2) beside the TT ones (0: TT only)."""
+    projected_loss_shift_weight: float = 0.0
+    """Spectrum projection: weight of the Planck posterior shift the relative errors
+    would cause, through ``projected_loss_shift_matrix`` (0: none)."""
+    projected_loss_shift_matrix: tuple[tuple[str, tuple[float, ...]], ...] = ()
+    """Parameter -> shift in sigma per unit relative error at each multipole, TT then
+    TE (``cosmicnet shift-matrix``)."""
     leaky_slope: float = 0.3
     seed: int = 1234
     source: str = ""
@@ -156,6 +164,8 @@ class NetworkConfig:
             self.projected_loss_k_max,
             self.projected_loss_spectrum,
             self.projected_loss_te_weight,
+            self.projected_loss_shift_weight,
+            tuple(row for _, row in self.projected_loss_shift_matrix),
         )
 
     @property
@@ -317,10 +327,13 @@ def _network(name: str, data: Mapping[str, Any], top: Mapping[str, Any]) -> Netw
             "projected_loss_weight",
             "projected_loss_frequency_weight",
             "projected_loss_te_weight",
+            "projected_loss_shift_weight",
         ):
             if not isinstance(value, int | float) or value < 0:
                 raise NetworkConfigError(f"{where}.{key} must be a number >= 0")
             changes[key] = float(value)
+        elif key == "projected_loss_shift_matrix":
+            changes[key] = _shift_matrix(value, f"{where}.{key}")
         elif key == "source":
             if not isinstance(value, str) or not value:
                 raise NetworkConfigError(f"{where}.source must be a CLASS source name")
@@ -382,6 +395,13 @@ def _network(name: str, data: Mapping[str, Any], top: Mapping[str, Any]) -> Netw
             f"{where}.projected_loss_te_weight weighs TE errors beside the relative TT ones "
             "of the spectrum projection: set projected_loss_spectrum: true and its multipoles"
         )
+    if config.projected_loss_shift_weight and not (
+        config.projected_loss_spectrum and config.projected_loss_shift_matrix
+    ):
+        raise NetworkConfigError(
+            f"{where}.projected_loss_shift_weight needs the spectrum projection and "
+            "projected_loss_shift_matrix (print one with `cosmicnet shift-matrix`)"
+        )
     if config.projected_loss_frequency_weight and not config.projected_loss_multipoles:
         raise NetworkConfigError(
             f"{where}.projected_loss_frequency_weight goes with projected_loss_multipoles; "
@@ -391,9 +411,25 @@ def _network(name: str, data: Mapping[str, Any], top: Mapping[str, Any]) -> Netw
         config = replace(config, source=name)
     try:
         config.inputs  # noqa: B018 - validates the input names
+        config.projection  # noqa: B018 - validates the projection's terms
     except ValueError as error:
         raise NetworkConfigError(f"{where}: {error}") from error
     return config
+
+
+def _shift_matrix(value: Any, where: str) -> tuple[tuple[str, tuple[float, ...]], ...]:
+    if not isinstance(value, Mapping) or not value:
+        raise NetworkConfigError(
+            f"{where} must map parameter names to rows of numbers (cosmicnet shift-matrix)"
+        )
+    rows = []
+    for name, row in value.items():
+        if not isinstance(row, list | tuple) or not all(
+            isinstance(item, int | float) and not isinstance(item, bool) for item in row
+        ):
+            raise NetworkConfigError(f"{where}.{name} must be a list of numbers")
+        rows.append((str(name), tuple(float(item) for item in row)))
+    return tuple(rows)
 
 
 def _conv_branches(value: Any, where: str) -> tuple[tuple[ConvLayer, ...], ...]:

@@ -226,6 +226,8 @@ _TRAINING = (
     "projected_loss_spectrum",
     "projected_loss_frequency_weight",
     "projected_loss_te_weight",
+    "projected_loss_shift_weight",
+    "projected_loss_shift_matrix",
     "learning_rate_warmup_steps",
     "seed",
     "source",

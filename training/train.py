@@ -463,6 +463,8 @@ def train_network(
                 config.projection.spectrum,
                 config.projected_loss_frequency_weight,
                 config.projected_loss_te_weight,
+                config.projection.shift_weight,
+                config.projection.shift_matrix,
             )
             if config.projected_loss_weight
             else "mse"

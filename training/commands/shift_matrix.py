@@ -1,0 +1,96 @@
+"""``cosmicnet shift-matrix``: the posterior-shift matrix a network's loss can weigh.
+
+cosmicnet shift-matrix configs/lcdm.yaml --network t0
+
+For the multipoles of the network's spectrum projection, how a relative TT
+error at each (and, when the network's loss has a TE term, a TE error
+relative to sqrt(C^TT C^EE)) moves every parameter's Planck posterior, in
+sigma (plik_lite TTTEEE at the Planck best fit, A_planck and a tau_reio prior;
+``training/shift_matrix.py``).  Printed as the YAML block
+``projected_loss_shift_matrix`` to paste into the network's config.  About 15
+CLASS runs; needs the plik_lite data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``shift-matrix`` subcommand."""
+    parser = subparsers.add_parser(
+        "shift-matrix",
+        help="the posterior-shift matrix of a network's spectrum projection (YAML)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("config", type=Path, help="family config YAML")
+    parser.add_argument("--network", default="t0", help="network whose multipoles to use")
+    parser.add_argument("--out", type=Path, default=None, help="also write the matrix as JSON")
+    parser.set_defaults(handler=run)
+
+
+def format_yaml(matrix: dict[str, list[float]], command: str) -> str:
+    """The ``projected_loss_shift_matrix`` block, indented for a network's entry."""
+    lines = [
+        f"    # {command}",
+        "    # shift in sigma per unit relative error at each multipole (TT, then TE)",
+        "    projected_loss_shift_matrix:",
+    ]
+    for name, row in matrix.items():
+        lines.append(f"      {name}: [{', '.join(f'{value:.5g}' for value in row)}]")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Handle ``cosmicnet shift-matrix``."""
+    from cosmicnet_cobaya.planck import find_packages_path
+    from training.config import ConfigError, load_config
+    from training.network_config import NetworkConfigError, parse_networks_config
+    from training.plik import PlikLite
+    from training.shift_matrix import FullClass, shift_matrix
+    from training.validate import ValidationSettings
+
+    try:
+        family = load_config(args.config)
+        networks = parse_networks_config(family.networks)
+    except (ConfigError, NetworkConfigError) as error:
+        logger.error("%s", error)
+        return 2
+    config = networks.networks.get(args.network)
+    if config is None:
+        logger.error("unknown network %r; known: %s", args.network, sorted(networks.networks))
+        return 2
+    if not config.projected_loss_spectrum:
+        logger.error(
+            "%s has no spectrum projection: give it projected_loss_multipoles and "
+            "projected_loss_spectrum: true first",
+            args.network,
+        )
+        return 2
+    packages_path = find_packages_path()
+    if packages_path is None:
+        logger.error("plik_lite data not found: set COBAYA_PACKAGES_PATH (see README)")
+        return 2
+    plik = PlikLite.load(packages_path)
+    settings = ValidationSettings(
+        extra_args=dict(family.extra_args), l_max=family.l_max, non_linear="none"
+    )
+    runner = FullClass(settings)
+    try:
+        matrix = shift_matrix(
+            runner, plik, config.projected_loss_multipoles, bool(config.projected_loss_te_weight)
+        )
+    finally:
+        runner.close()
+    if args.out is not None:
+        payload = {"multipoles": list(config.projected_loss_multipoles), "matrix": matrix}
+        args.out.write_text(json.dumps(payload, indent=1))
+    print(format_yaml(matrix, f"cosmicnet shift-matrix {args.config} --network {args.network}"))
+    return 0
