@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -89,3 +91,83 @@ def test_fisher_errors_at_the_best_fit_are_planck_like(packages_path):
     assert estimate["n_s"]["sigma"] == pytest.approx(4.4e-3, rel=0.25)
     # Exact sources: no shift at all.
     assert all(entry["shift"] == 0.0 for entry in estimate.values())
+
+
+class _ToyCMB:
+    """Spectra that depend smoothly and distinctly on each Fisher parameter."""
+
+    def class_spectra(self, point):
+        from cosmicnet_cobaya.planck import BEST_FIT
+        from training.validate import Spectra
+
+        ell = np.arange(2509, dtype=float)
+        base = 5000.0 * np.exp(-((ell / 1500.0) ** 2)) * (1.2 + np.cos(ell / 45.0)) + 10.0
+        modulation = 1.0
+        for order, name in enumerate(("omega_b", "omega_cdm", "H0", "logA", "n_s", "tau_reio")):
+            step = (point[name] - BEST_FIT[name]) / abs(BEST_FIT[name])
+            modulation = modulation + step * np.cos(ell / (60.0 + 37.0 * order) + order)
+        tt = base * modulation
+        ee = 0.05 * base * modulation**2
+        te = 0.3 * np.sqrt(tt * ee) * np.cos(ell / 80.0)
+        return Spectra({"tt": tt, "te": te, "ee": ee, "pp": np.zeros_like(ell)})
+
+
+def test_shift_matrix_is_the_shift_of_interpolated_error_patterns(packages_path):
+    """M (r, t) equals the Fisher shift of the patterns r(l) D^TT and t(l) sqrt(D^TT D^EE)
+    built from the same relative errors; the YAML it prints parses as a network setting."""
+    import yaml
+
+    from cosmicnet_cobaya.planck import BEST_FIT
+    from training.commands.shift_matrix import format_yaml
+    from training.network_config import parse_networks_config
+    from training.shift_matrix import hat_functions, shift_matrix
+    from training.validate import plik_fisher_inputs
+
+    plik = PlikLite.load(packages_path)
+    runner = _ToyCMB()
+    multipoles = (40, 300, 900, 2000)
+    matrix = shift_matrix(runner, plik, multipoles, with_te=True)
+    assert list(matrix) == ["omega_b", "omega_cdm", "H0", "logA", "n_s", "tau_reio"]
+    assert all(len(row) == 8 for row in matrix.values())
+    rng = np.random.default_rng(2)
+    tt_errors, te_errors = rng.normal(scale=1e-3, size=4), rng.normal(scale=1e-3, size=4)
+    point = {k: v for k, v in BEST_FIT.items() if k != "A_planck"}
+    dl = runner.class_spectra(point).dl
+    hats = hat_functions(multipoles, 2508)
+    pattern = {
+        "tt": dl["tt"] * (tt_errors @ hats),
+        "te": np.sqrt(dl["tt"] * dl["ee"]) * (te_errors @ hats),
+        "ee": np.zeros_like(dl["ee"]),
+    }
+    reference = plik.binned(dl)
+    names, jacobian, priors = plik_fisher_inputs(runner, plik, point, reference)
+    direct = posterior_shift(
+        names, jacobian, plik.inverse_covariance, plik.binned(pattern), priors
+    ).shift_in_sigma[:-1]
+    predicted = np.asarray(list(matrix.values())) @ np.concatenate([tt_errors, te_errors])
+    np.testing.assert_allclose(predicted, direct, rtol=1e-8, atol=1e-12)
+    assert np.max(np.abs(direct)) > 1e-3
+    block = yaml.safe_load(format_yaml(matrix, "test"))
+    config = parse_networks_config(
+        {
+            "t0": {
+                "projected_loss_multipoles": list(multipoles),
+                "projected_loss_spectrum": True,
+                "projected_loss_te_weight": 1.0,
+                "projected_loss_shift_weight": 1e-3,
+                **block,
+            }
+        }
+    ).networks["t0"]
+    np.testing.assert_allclose(config.projection.shift_matrix, list(matrix.values()), rtol=1e-4)
+
+
+def test_shift_matrix_command_names_what_is_missing(tmp_path, caplog):
+    """An unknown network, or one without a spectrum projection, is refused before CLASS runs."""
+    from training.cli import main
+
+    config = Path(__file__).resolve().parents[1] / "configs" / "lcdm.yaml"
+    assert main(["shift-matrix", str(config), "--network", "t9"]) == 2
+    assert "unknown network 't9'" in caplog.text
+    assert main(["shift-matrix", str(config), "--network", "t1"]) == 2
+    assert "t1 has no spectrum projection" in caplog.text
