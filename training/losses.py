@@ -119,7 +119,8 @@ class ProjectedSourceLoss(keras.losses.Loss):
             index = ops.cast(index, "int32")
             weighted = weighted[:, :used]
             spectrum = self.projection.spectrum
-            relative: list[Any] = []
+            tt_errors: list[Any] = []
+            te_errors: list[Any] = []
             for place, row in enumerate(self._table):
                 table = ops.convert_to_tensor(row)
                 kernel = (
@@ -132,23 +133,21 @@ class ProjectedSourceLoss(keras.losses.Loss):
                     continue
                 tt = self._relative_error(y_true, summed, place, ids)
                 projected = projected + tt**2
-                relative.append(tt)
+                tt_errors.append(tt)
                 if self.projection.te_weight:
                     te_place = place + len(self.projection.multipoles)
                     te = self._relative_error(y_true, summed, te_place, ids)
                     projected = projected + self.projection.te_weight * te**2
-                    relative.append(te)
+                    te_errors.append(te)
             if self.projection.shift_weight:
-                projected = projected + self.projection.shift_weight * self._shift(relative)
+                shift = self._shift(tt_errors + te_errors)
+                projected = projected + self.projection.shift_weight * shift
         return ops.mean(error**2, axis=1) + ops.take(self.weight * projected + added, ids)
 
     def _shift(self, relative: list[Any]) -> Any:
-        """sum_p (M (r, t))_p^2 per cosmology; ``relative`` alternates r_i and t_i."""
+        """sum_p (M (r, t))_p^2 per cosmology; ``relative``: the r_i, then the t_i."""
         ops = keras.ops
-        n = len(self.projection.multipoles)
-        step = 2 if self.projection.te_weight else 1
-        ordered = relative[0::step] + (relative[1::step] if step == 2 else [])
-        errors = ops.stack(ordered[: n * step], axis=1)
+        errors = ops.stack(relative, axis=1)
         matrix = ops.convert_to_tensor(np.asarray(self.projection.shift_matrix, np.float32))
         return ops.sum(ops.matmul(errors, ops.transpose(matrix)) ** 2, axis=1)
 
