@@ -142,8 +142,10 @@ def spectrum_weights(
     any multiple of it, such as S_T2) and rows follow for the TE error of each
     multipole relative to sqrt(C_l^TT C_l^EE): dC_l^TE = sum_k dln k
     Delta^E_l dDelta_l, Delta^E_l ~ int dtau S_P j_l(x) / x^2 (x = k (tau_0 -
-    tau); the l-dependent factor and the scale of S_P cancel in the ratio, and
-    so does the sign, which the loss squares).  Shape (2 multipoles, used k).
+    tau); the positive l-dependent factor and the scale of S_P cancel in the
+    ratio, while the sign follows CLASS's TE, as the shift term needs: on test
+    cosmologies these estimates of t0's TE errors follow CLASS's with the same
+    sign, docs/experiments.md, session 11).  Shape (2 multipoles, used k).
     """
     used = projection.k_count(k)
     delta = bessel_projection(source, line_of_sight, k, projection)
