@@ -53,8 +53,8 @@ def main() -> None:
     provenance.pop("accuracy", None)
     provenance["fine_tuning_data"] = {
         "networks": names,
-        "data_files": tuned.provenance["data_files"],
-        "data_hash": tuned.provenance["data_hash"],
+        "data_files": tuned.provenance.get("data_files", []),
+        "data_hash": tuned.provenance.get("data_hash", ""),
     }
     replace(base, networks=networks, provenance=provenance).write(args.out)
     logger.info(

@@ -1057,3 +1057,34 @@ def test_training_on_extra_sets_records_them(smoke_data, tmp_path):
     assert metadata.networks["t0"].architecture["training_cosmologies"] == 2 * n_training
     assert metadata.provenance["data_files"].count(str(smoke_data / "training.h5")) == 2
     assert main([*base, "--extra-training", str(tmp_path / "none")]) == 2
+
+
+def test_assemble_set_replaces_the_named_networks(trained_set, tmp_path):
+    """benchmarks/assemble_set.py: the named networks come from the other set, the rest
+    and the provenance from the base, whose measured accuracy is dropped."""
+    import shutil
+    from dataclasses import replace
+
+    from cosmicnet_cobaya.networks.network_set import read_metadata
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "assemble_set.py"
+    base_dir, tuned = tmp_path / "base", tmp_path / "tuned"
+    shutil.copytree(trained_set, base_dir)
+    shutil.copytree(trained_set, tuned)
+    base = read_metadata(base_dir)
+    replace(base, provenance={**base.provenance, "accuracy": {"none": {}}}).write(base_dir)
+    metadata = read_metadata(tuned)
+    tuned_t0 = replace(metadata.networks["t0"], history={"val_loss": [0.5]})
+    replace(metadata, networks={**metadata.networks, "t0": tuned_t0}).write(tuned)
+    out = tmp_path / "out"
+    command = [sys.executable, str(script), "--base", str(base_dir), "--from", str(tuned)]
+    subprocess.run([*command, "--names", "t0", "--out", str(out)], check=True)
+    assembled = read_metadata(out)
+    assert assembled.networks["t0"].history == {"val_loss": [0.5]}
+    assert assembled.networks["t2"] == base.networks["t2"]
+    assert assembled.provenance["fine_tuning_data"]["networks"] == ["t0"]
+    assert "accuracy" not in assembled.provenance
+    failed = subprocess.run(
+        [*command, "--names", "t9", "--out", str(tmp_path / "bad")], capture_output=True, text=True
+    )
+    assert failed.returncode != 0 and "has no network ['t9']" in failed.stderr
