@@ -88,7 +88,7 @@ def main() -> None:
         results[label] = {}
         for configuration, use in configurations.items():
             mixed.use = use
-            delta = plik.binned(runner.spectra(full_point)["network"].dl) - reference
+            delta = plik.binned(runner.network_spectra(full_point).dl) - reference
             shift = posterior_shift(names, jacobian, plik.inverse_covariance, delta, priors)
             results[label][configuration] = dict(
                 zip(names, map(float, shift.shift_in_sigma), strict=True)

@@ -799,18 +799,25 @@ def test_bessel_projection_is_the_line_of_sight_integral():
     assert projected_error(above, line_of_sight, k, projection) == 0.0
 
 
+def _recombination_line_of_sight(n_k, n_tau):
+    """k, tau and the line-of-sight columns of a toy cosmology (tau_rec 280, tau_0 14100)."""
+    from training.line_of_sight import trapezoid_weights
+
+    k = np.geomspace(1e-3, 0.3, n_k)
+    tau = np.linspace(280.0, 14000.0, n_tau)
+    line_of_sight = np.stack([tau, trapezoid_weights(tau) / 280.0, 14100.0 - tau], axis=1)
+    return k, tau, line_of_sight
+
+
 def test_spectrum_projection_is_the_relative_cl_error():
     from training.line_of_sight import (
         LineOfSightProjection,
         projected_error,
         spectrum_weights,
-        trapezoid_weights,
     )
 
     rng = np.random.default_rng(4)
-    k = np.geomspace(1e-3, 0.3, 50)
-    tau = np.linspace(280.0, 14000.0, 80)
-    line_of_sight = np.stack([tau, trapezoid_weights(tau) / 280.0, 14100.0 - tau], axis=1)
+    k, tau, line_of_sight = _recombination_line_of_sight(50, 80)
     source = np.exp(-(((tau[:, None] - 300.0) / 30.0) ** 2)) * (1 + rng.uniform(size=k.size))
     projection = LineOfSightProjection(multipoles=(30, 60, 90), k_max=0.1, spectrum=True)
     scale = np.full(k.size, 0.5)  # physical source error = 0.5 x the network's error
@@ -836,9 +843,7 @@ def test_spectrum_projection_weighs_te_errors():
     )
 
     rng = np.random.default_rng(6)
-    k = np.geomspace(1e-3, 0.3, 50)
-    tau = np.linspace(280.0, 14000.0, 80)
-    line_of_sight = np.stack([tau, trapezoid_weights(tau) / 280.0, 14100.0 - tau], axis=1)
+    k, tau, line_of_sight = _recombination_line_of_sight(50, 80)
     bump = np.exp(-(((tau[:, None] - 300.0) / 30.0) ** 2))
     source = bump * (1 + rng.uniform(size=k.size))
     polarisation = bump * np.cos(k * 150.0)
@@ -876,13 +881,16 @@ def test_spectrum_projection_weighs_te_errors():
 def test_shift_term_weighs_the_posterior_shift_of_the_relative_errors():
     """The shift term adds w |M (r, t)|^2 to the spectrum projection; M's rows must
     have one column per relative error; hat functions interpolate between multipoles."""
-    from training.line_of_sight import LineOfSightProjection, projected_error, trapezoid_weights
+    from training.line_of_sight import (
+        LineOfSightProjection,
+        bessel_projection,
+        projected_error,
+        relative_errors,
+    )
     from training.shift_matrix import hat_functions
 
     rng = np.random.default_rng(8)
-    k = np.geomspace(1e-3, 0.3, 30)
-    tau = np.linspace(280.0, 14000.0, 40)
-    line_of_sight = np.stack([tau, trapezoid_weights(tau) / 280.0, 14100.0 - tau], axis=1)
+    k, tau, line_of_sight = _recombination_line_of_sight(30, 40)
     error = rng.normal(size=(tau.size, k.size))
     matrix = ((1.0, 2.0, -1.0, 0.5), (0.0, -3.0, 2.0, 1.0))
     plain = LineOfSightProjection(multipoles=(30, 60), k_max=0.1, spectrum=True, te_weight=1.0)
@@ -891,8 +899,6 @@ def test_shift_term_weighs_the_posterior_shift_of_the_relative_errors():
         shift_matrix=matrix,
     )  # fmt: skip
     weights = rng.normal(size=(4, shifted.k_count(k)))
-    from training.line_of_sight import bessel_projection, relative_errors
-
     tt, te = relative_errors(bessel_projection(error, line_of_sight, k, plain), weights, plain)
     expected = np.sum((np.asarray(matrix) @ np.concatenate([tt, te])) ** 2)
     np.testing.assert_allclose(

@@ -30,7 +30,7 @@ import numpy as np
 from cosmicnet_cobaya.planck import BEST_FIT
 from training.fisher import posterior_shift
 from training.plik import PlikLite
-from training.validate import Spectra, ValidationSettings, plik_fisher_inputs
+from training.validate import plik_fisher_inputs
 
 logger = logging.getLogger(__name__)
 
@@ -48,28 +48,6 @@ def hat_functions(multipoles: Sequence[int], l_max: int) -> np.ndarray:
     return np.stack([np.interp(ell, nodes, row) for row in np.eye(nodes.size)])
 
 
-class FullClass:
-    """Full CLASS spectra at a validation's settings (for the derivatives)."""
-
-    def __init__(self, settings: ValidationSettings) -> None:
-        from cosmicnet_cobaya.hook.bridge import classy
-
-        self.settings = settings
-        self.cosmo = classy.Class()
-
-    def class_spectra(self, point: Mapping[str, float]) -> Spectra:
-        """Lensed spectra of full CLASS at ``point``."""
-        self.cosmo.empty()
-        self.cosmo.set(self.settings.class_settings(point))
-        self.cosmo.compute()
-        return Spectra.from_classy(self.cosmo, self.settings.l_max)
-
-    def close(self) -> None:
-        """Free CLASS's memory."""
-        self.cosmo.struct_cleanup()
-        self.cosmo.empty()
-
-
 def shift_matrix(
     runner: Any,
     plik: PlikLite,
@@ -80,7 +58,8 @@ def shift_matrix(
     """Parameter name -> shift in sigma per unit relative error at each multipole:
     TT first, then (``with_te``) TE.
 
-    ``runner`` gives full-CLASS spectra (``class_spectra``); ``point`` defaults
+    ``runner`` gives full-CLASS spectra (``class_spectra``, e.g.
+    :class:`training.validate.FullClass`); ``point`` defaults
     to the Planck best fit.  A_planck, a nuisance, is left out.
     """
     point = dict(point or {k: v for k, v in BEST_FIT.items() if k != "A_planck"})

@@ -480,7 +480,7 @@ def train_network(
     projections = validation_projections(config)
     average = _weight_average(model, config, checkpoint_dir, resumed=start > 0)
     # The warmup belongs to a run's first steps; a resumed run has its Adam state.
-    steps_done = config.learning_rate_warmup_steps + 1 if start > 0 else 0
+    steps_done = config.learning_rate_warmup_steps if start > 0 else 0
     for epoch in range(start, epochs):
         keras.utils.set_random_seed(config.seed + 7919 * (epoch + 1))
         rate = config.learning_rate * config.learning_rate_decay**epoch
@@ -496,12 +496,10 @@ def train_network(
                     continue
                 inputs, target, weights = stacked(step)
                 if steps_done < config.learning_rate_warmup_steps:
+                    # The last warmup step reaches the epoch's rate itself.
                     steps_done += 1
                     warm = rate * steps_done / config.learning_rate_warmup_steps
                     model.optimizer.learning_rate.assign(warm)
-                elif steps_done == config.learning_rate_warmup_steps:
-                    steps_done += 1
-                    model.optimizer.learning_rate.assign(rate)
                 if config.projected_loss_weight:
                     target = with_line_of_sight(step, target)
                 losses.append(float(model.train_on_batch(inputs, target, sample_weight=weights)))

@@ -112,25 +112,49 @@ def draw_points(
     return [dict(zip(names, map(float, row), strict=True)) for row in qmc.scale(unit, lows, highs)]
 
 
+def computed_spectra(
+    cosmo: Any, settings: ValidationSettings, point: Mapping[str, float]
+) -> Spectra:
+    """Lensed spectra of a classy (or hooked) object run at ``point``."""
+    cosmo.empty()
+    cosmo.set(settings.class_settings(point))
+    cosmo.compute()
+    return Spectra.from_classy(cosmo, settings.l_max)
+
+
+class FullClass:
+    """Full CLASS spectra at a validation's settings (for derivatives)."""
+
+    def __init__(self, settings: ValidationSettings) -> None:
+        self.settings = settings
+        self.cosmo = classy.Class()
+
+    def class_spectra(self, point: Mapping[str, float]) -> Spectra:
+        """Lensed spectra of full CLASS at ``point``."""
+        return computed_spectra(self.cosmo, self.settings, point)
+
+    def close(self) -> None:
+        """Free CLASS's memory."""
+        self.cosmo.struct_cleanup()
+        self.cosmo.empty()
+
+
 class PairRunner:
     """Computes one point with full CLASS and with the provider's sources."""
 
     def __init__(self, provider: SourceProvider, settings: ValidationSettings) -> None:
         self.settings = settings
-        self.full = classy.Class()
+        self.reference = FullClass(settings)
+        self.full = self.reference.cosmo
         self.hooked = HookedClass()
         self.hooked.source_provider = provider
         self.hooked.on_decline = "reject"
 
     def spectra(self, point: Mapping[str, float], keep_sources: bool = False) -> dict[str, Any]:
         """Spectra of both codes at ``point`` (and their sources when asked)."""
-        settings = self.settings.class_settings(point)
         result: dict[str, Any] = {}
         for label, cosmo in (("class", self.full), ("network", self.hooked)):
-            cosmo.empty()
-            cosmo.set(settings)
-            cosmo.compute()
-            result[label] = Spectra.from_classy(cosmo, self.settings.l_max)
+            result[label] = computed_spectra(cosmo, self.settings, point)
             if keep_sources:
                 k, tau, sources = read_sources(getattr(cosmo, "cosmo", cosmo))
                 result[f"{label}_sources"] = {"k": k, "tau": tau, **sources}
@@ -138,10 +162,11 @@ class PairRunner:
 
     def class_spectra(self, point: Mapping[str, float]) -> Spectra:
         """Full CLASS spectra only (for derivatives)."""
-        self.full.empty()
-        self.full.set(self.settings.class_settings(point))
-        self.full.compute()
-        return Spectra.from_classy(self.full, self.settings.l_max)
+        return self.reference.class_spectra(point)
+
+    def network_spectra(self, point: Mapping[str, float]) -> Spectra:
+        """The provider's spectra only (when the full-CLASS ones are already known)."""
+        return computed_spectra(self.hooked, self.settings, point)
 
     def close(self) -> None:
         """Free both objects' CLASS memory."""

@@ -54,8 +54,8 @@ def run(args: argparse.Namespace) -> int:
     from training.config import ConfigError, load_config
     from training.network_config import NetworkConfigError, parse_networks_config
     from training.plik import PlikLite
-    from training.shift_matrix import FullClass, shift_matrix
-    from training.validate import ValidationSettings
+    from training.shift_matrix import shift_matrix
+    from training.validate import FullClass, ValidationSettings
 
     try:
         family = load_config(args.config)
