@@ -28,6 +28,7 @@ def plot_histories(networks: Mapping[str, NetworkEntry], path: Path, columns: in
     trained = {name: entry for name, entry in networks.items() if entry.history.get("val_loss")}
     if not trained:
         raise ValueError("no network of the set has a training history")
+    columns = min(columns, len(trained))
     rows = math.ceil(len(trained) / columns)
     fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 3 * rows), squeeze=False)
     for ax, (name, entry) in zip(axes.flat, trained.items(), strict=False):
