@@ -145,7 +145,6 @@ class PairRunner:
     def __init__(self, provider: SourceProvider, settings: ValidationSettings) -> None:
         self.settings = settings
         self.reference = FullClass(settings)
-        self.full = self.reference.cosmo
         self.hooked = HookedClass()
         self.hooked.source_provider = provider
         self.hooked.on_decline = "reject"
@@ -153,7 +152,7 @@ class PairRunner:
     def spectra(self, point: Mapping[str, float], keep_sources: bool = False) -> dict[str, Any]:
         """Spectra of both codes at ``point`` (and their sources when asked)."""
         result: dict[str, Any] = {}
-        for label, cosmo in (("class", self.full), ("network", self.hooked)):
+        for label, cosmo in (("class", self.reference.cosmo), ("network", self.hooked)):
             result[label] = computed_spectra(cosmo, self.settings, point)
             if keep_sources:
                 k, tau, sources = read_sources(getattr(cosmo, "cosmo", cosmo))
@@ -170,9 +169,9 @@ class PairRunner:
 
     def close(self) -> None:
         """Free both objects' CLASS memory."""
-        for cosmo in (self.full, self.hooked):
-            cosmo.struct_cleanup()
-            cosmo.empty()
+        self.reference.close()
+        self.hooked.struct_cleanup()
+        self.hooked.empty()
 
 
 def cosmic_variance(dl: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
