@@ -147,6 +147,20 @@ def test_shift_matrix_is_the_shift_of_interpolated_error_patterns(packages_path)
     predicted = np.asarray(list(matrix.values())) @ np.concatenate([tt_errors, te_errors])
     np.testing.assert_allclose(predicted, direct, rtol=1e-8, atol=1e-12)
     assert np.max(np.abs(direct)) > 1e-3
+    # A polarisation source's matrix: relative EE errors in place of the TT ones.
+    ee_matrix = shift_matrix(runner, plik, multipoles, with_te=False, polarisation=True)
+    assert all(len(row) == 4 for row in ee_matrix.values())
+    ee_pattern = {
+        "tt": np.zeros_like(dl["tt"]),
+        "te": np.zeros_like(dl["te"]),
+        "ee": dl["ee"] * (tt_errors @ hats),
+    }
+    ee_direct = posterior_shift(
+        names, jacobian, plik.inverse_covariance, plik.binned(ee_pattern), priors
+    ).shift_in_sigma[:-1]
+    ee_predicted = np.asarray(list(ee_matrix.values())) @ tt_errors
+    np.testing.assert_allclose(ee_predicted, ee_direct, rtol=1e-8, atol=1e-12)
+    assert np.max(np.abs(ee_direct)) > 1e-4
     block = yaml.safe_load(format_yaml(matrix, "test"))
     config = parse_networks_config(
         {

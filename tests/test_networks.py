@@ -585,6 +585,8 @@ def test_batching_and_weight_average_keys_are_validated():
         {"projected_loss_te_weight": -1.0},
         {"projected_loss_shift_weight": 1.0},
         {"projected_loss_shift_matrix": [1.0, 2.0]},
+        {"projected_loss_polarisation": True},
+        {"projected_loss_polarisation": "yes"},
         {"learning_rate_warmup_steps": -5},
     ):
         with pytest.raises(NetworkConfigError, match=next(iter(bad))):
@@ -613,6 +615,13 @@ def test_batching_and_weight_average_keys_are_validated():
     bad = {**shift, "projected_loss_shift_matrix": {"omega_b": [1.0, -2.0, 3.0]}}
     with pytest.raises(NetworkConfigError, match="needs 2 columns"):
         parse_networks_config({"t0": bad})
+    polarised = parse_networks_config(
+        {"t2": {**shift, "projected_loss_polarisation": True}}
+    ).networks["t2"]
+    assert polarised.projection.polarisation and polarised.projection.shift_weight == 0.01
+    bad = {**bad, "projected_loss_polarisation": True}
+    with pytest.raises(NetworkConfigError, match="relative EE errors at 2 multipoles"):
+        parse_networks_config({"t2": bad})
 
 
 def test_weight_average_is_what_is_validated_kept_and_resumed(tmp_path):
@@ -697,8 +706,25 @@ def _projection_step(k, spectrum_shape=None, seed=5):
             "shift_weight": 0.3,
             "shift_matrix": ((1.0, -2.0, 0.5, 3.0), (0.0, 1.0, -1.0, 2.0), (4.0, 0.0, 0.0, 1.0)),
         },
+        {
+            "frequencies": (0.0,),
+            "multipoles": (30, 100),
+            "k_max": 0.05,
+            "spectrum": True,
+            "te_weight": 2.0,
+            "shift_weight": 0.3,
+            "shift_matrix": ((1.0, -2.0, 0.5, 3.0), (0.0, 1.0, -1.0, 2.0)),
+            "polarisation": True,
+        },
     ],
-    ids=["frequencies", "bessel", "spectrum", "spectrum_te", "spectrum_te_shift"],
+    ids=[
+        "frequencies",
+        "bessel",
+        "spectrum",
+        "spectrum_te",
+        "spectrum_te_shift",
+        "polarisation_te_shift",
+    ],
 )
 def test_projected_loss_matches_numpy(projection):
     from training.line_of_sight import LineOfSightProjection, projected_error
@@ -876,6 +902,55 @@ def test_spectrum_projection_weighs_te_errors():
         spectrum_weights(source, line_of_sight, k, with_te, scale)
     with pytest.raises(ValueError, match="spectrum: true"):
         LineOfSightProjection(multipoles=(30,), te_weight=1.0)
+
+
+def test_polarisation_projection_is_the_relative_ee_and_te_error():
+    """A polarisation source's rows give the relative EE error (E-mode kernel) and the
+    TE error against the temperature source; the projection differs from j_l alone."""
+    from training.line_of_sight import (
+        LineOfSightProjection,
+        bessel_projection,
+        projected_error,
+        relative_errors,
+        spectrum_weights,
+        trapezoid_weights,
+    )
+
+    rng = np.random.default_rng(7)
+    k, tau, line_of_sight = _recombination_line_of_sight(50, 80)
+    bump = np.exp(-(((tau[:, None] - 300.0) / 30.0) ** 2))
+    polarisation = bump * np.cos(k * 150.0) * (1 + rng.uniform(size=k.size))
+    temperature = bump * (1 + rng.uniform(size=k.size))
+    projection = LineOfSightProjection(
+        multipoles=(30, 60, 90), k_max=0.1, spectrum=True, te_weight=1.0, polarisation=True
+    )
+    scale = np.full(k.size, 0.5)
+    weights = spectrum_weights(polarisation, line_of_sight, k, projection, scale, temperature)
+    assert weights.shape == (6, projection.k_count(k))
+    # A 1 % error of the source: EE changes by 2 %, TE by 1 % of C^TE.
+    error = 0.02 * polarisation
+    projected = bessel_projection(error, line_of_sight, k, projection, inverse_x_squared=True)
+    ee, te = relative_errors(projected, weights, projection)
+    np.testing.assert_allclose(ee, 0.02, rtol=1e-6)
+    used = projection.k_count(k)
+    dlnk = trapezoid_weights(np.log(k[:used]))
+    delta_t = bessel_projection(temperature, line_of_sight, k, projection)
+    delta_e = bessel_projection(polarisation, line_of_sight, k, projection, inverse_x_squared=True)
+    correlation = np.sum(dlnk * delta_t * delta_e, axis=1) / np.sqrt(
+        np.sum(dlnk * delta_t**2, axis=1) * np.sum(dlnk * delta_e**2, axis=1)
+    )
+    np.testing.assert_allclose(te, 0.01 * correlation, rtol=1e-6)
+    assert np.all(np.abs(te) > 1e-4)
+    # projected_error uses the E-mode kernel too: the squares add up.
+    np.testing.assert_allclose(
+        projected_error(error, line_of_sight, k, projection, weights),
+        3 * 0.02**2 + np.sum(te**2),
+        rtol=1e-6,
+    )
+    with pytest.raises(ValueError, match="needs the temperature source"):
+        spectrum_weights(polarisation, line_of_sight, k, projection, scale)
+    with pytest.raises(ValueError, match="spectrum: true"):
+        LineOfSightProjection(multipoles=(30,), polarisation=True)
 
 
 def test_shift_term_weighs_the_posterior_shift_of_the_relative_errors():
@@ -1106,3 +1181,48 @@ def test_assemble_set_replaces_the_named_networks(trained_set, tmp_path):
         [*command, "--names", "t9", "--out", str(tmp_path / "bad")], capture_output=True, text=True
     )
     assert failed.returncode != 0 and "has no network ['t9']" in failed.stderr
+
+
+def test_polarisation_network_trains_with_ee_and_te_weights(tmp_path):
+    """A t2 network with the polarisation projection: its batches carry the EE and TE
+    weights of its own source against S_T0, and one epoch trains to a finite loss."""
+    from training.line_of_sight import spectrum_weights
+    from training.network_config import parse_networks_config
+    from training.train import (
+        fit_normalisation,
+        fit_output,
+        line_of_sight_columns,
+        make_batch,
+        train_network,
+    )
+
+    settings = {
+        **TINY["t2"],
+        "projected_loss_weight": 2.0,
+        "projected_loss_multipoles": [30, 60],
+        "projected_loss_k_max": 0.2,
+        "projected_loss_spectrum": True,
+        "projected_loss_te_weight": 1.0,
+        "projected_loss_polarisation": True,
+        "projected_loss_shift_weight": 0.1,
+        "projected_loss_shift_matrix": {"omega_b": [1.0, -2.0, 0.5, 3.0]},
+    }
+    config = parse_networks_config({**TINY, "t2": settings}).networks["t2"]
+    data, validation = SyntheticSet(2, seed=1), SyntheticSet(1, seed=2)
+    norm, transform = fit_normalisation(data), fit_output(data, config)
+    batch = make_batch(data, 0, config, norm, transform)
+    features = data.features(0)
+    expected = spectrum_weights(
+        np.asarray(data.target(0, "t2"), dtype=np.float64),
+        line_of_sight_columns(features),
+        data.k,
+        config.projection,
+        np.broadcast_to(transform.std, data.k.shape),
+        np.asarray(data.target(0, "t0"), dtype=np.float64),
+    )
+    assert batch.spectrum_weights.shape == (4, config.projection.k_count(data.k))
+    np.testing.assert_allclose(batch.spectrum_weights, expected, rtol=1e-5)
+    _, history = train_network(
+        "t2", config, data, validation, norm, transform, tmp_path, progress=False
+    )
+    assert np.isfinite(history["val_loss"][0]) and history["val_loss"][0] > 0

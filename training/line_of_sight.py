@@ -32,25 +32,34 @@ class LineOfSightProjection:
     spectrum: bool = False
     """Bessel kernel only: project onto the relative C_l error (:func:`spectrum_weights`)."""
     te_weight: float = 0.0
-    """Spectrum projection of a temperature source: weight of the TE errors, relative to
-    sqrt(C_l^TT C_l^EE), beside the relative TT errors (0: TT only)."""
+    """Spectrum projection: weight of the TE errors, relative to sqrt(C_l^TT C_l^EE),
+    beside the relative TT (or, with ``polarisation``, EE) errors (0: none)."""
     shift_weight: float = 0.0
     """Spectrum projection: weight of the posterior shift sum_p (M (r, t))_p^2 that the
     relative errors would cause (``training.shift_matrix``; 0: none)."""
     shift_matrix: tuple[tuple[float, ...], ...] = ()
-    """M: one row per parameter, one column per relative error (TT, then TE)."""
+    """M: one row per parameter, one column per relative error (TT or EE, then TE)."""
+    polarisation: bool = False
+    """Spectrum projection of a polarisation source (S_T2): the E-mode kernel
+    j_l(x) / x^2, relative EE errors in place of the TT ones, and TE errors
+    against the temperature source's projection."""
 
     def __post_init__(self) -> None:
         if self.spectrum and not self.multipoles:
             raise ValueError("the spectrum projection needs multipoles (the Bessel kernel)")
+        if self.polarisation and not self.spectrum:
+            raise ValueError(
+                "the polarisation projection is a spectrum projection (spectrum: true)"
+            )
         if self.te_weight and not self.spectrum:
             raise ValueError("the TE term belongs to the spectrum projection (spectrum: true)")
         if self.shift_weight and not (self.spectrum and self.shift_matrix):
             raise ValueError("the shift term needs the spectrum projection and a shift matrix")
         if any(len(row) != self.rows for row in self.shift_matrix):
             raise ValueError(
-                f"each shift-matrix row needs {self.rows} columns (the relative TT errors at "
-                f"{len(self.multipoles)} multipoles{', then TE' if self.te_weight else ''})"
+                f"each shift-matrix row needs {self.rows} columns (the relative "
+                f"{'EE' if self.polarisation else 'TT'} errors at {len(self.multipoles)} "
+                f"multipoles{', then TE' if self.te_weight else ''})"
             )
 
     @property
@@ -125,7 +134,7 @@ def spectrum_weights(
     k: np.ndarray,
     projection: LineOfSightProjection,
     scale: np.ndarray,
-    polarisation: np.ndarray | None = None,
+    partner: np.ndarray | None = None,
 ) -> np.ndarray:
     """Weights v_l(k) that turn an error's projection into a relative C_l error.
 
@@ -137,18 +146,24 @@ def spectrum_weights(
 
     Only this source's own part of Delta_l enters (for S_T0 at l < 200 the
     Sachs-Wolfe term, which dominates there).  Shape (multipoles, used k).
+    With ``projection.polarisation`` the source is S_T2 (or S_P), projected
+    with the E-mode kernel j_l(x) / x^2 (x = k (tau_0 - tau); the positive
+    l-dependent factor cancels in the ratio), and C_l is C_l^EE.
 
-    With ``projection.te_weight``, ``polarisation`` is the cosmology's S_P (or
-    any multiple of it, such as S_T2) and rows follow for the TE error of each
+    With ``projection.te_weight``, ``partner`` is the cosmology's other source
+    of TE: S_P (or any multiple of it, such as S_T2) for a temperature source,
+    S_T0 for a polarisation one.  Rows follow for the TE error of each
     multipole relative to sqrt(C_l^TT C_l^EE): dC_l^TE = sum_k dln k
-    Delta^E_l dDelta_l, Delta^E_l ~ int dtau S_P j_l(x) / x^2 (x = k (tau_0 -
-    tau); the positive l-dependent factor and the scale of S_P cancel in the
-    ratio, while the sign follows CLASS's TE, as the shift term needs: on test
-    cosmologies these estimates of t0's TE errors follow CLASS's with the same
-    sign, docs/experiments.md, session 11).  Shape (2 multipoles, used k).
+    (Delta^E_l dDelta^T_l + Delta^T_l dDelta^E_l), Delta^E_l ~ int dtau S_P j_l(x)
+    / x^2.  The scales of the sources cancel in the ratio, while the sign
+    follows CLASS's TE, as the shift term needs (on test cosmologies these
+    estimates of t0's TE errors follow CLASS's with the same sign,
+    docs/experiments.md, session 11).  Shape (2 multipoles, used k).
     """
     used = projection.k_count(k)
-    delta = bessel_projection(source, line_of_sight, k, projection)
+    delta = bessel_projection(
+        source, line_of_sight, k, projection, inverse_x_squared=projection.polarisation
+    )
     dlnk = trapezoid_weights(np.log(k[:used]))
     power = np.sum(dlnk * delta**2, axis=1, keepdims=True)
     # A multipole the source does not reach (no power at k <= k_max) weighs nothing.
@@ -156,19 +171,23 @@ def spectrum_weights(
     weights = 2.0 * dlnk * delta * scale[:used] / power
     if not projection.te_weight:
         return weights
-    if polarisation is None:
-        raise ValueError("the TE term of the spectrum projection needs the polarisation source")
-    delta_e = bessel_projection(polarisation, line_of_sight, k, projection, inverse_x_squared=True)
-    power_e = np.sum(dlnk * delta_e**2, axis=1, keepdims=True)
-    power_e = np.where(power_e > 0.0, power_e, np.inf)
-    te = dlnk * delta_e * scale[:used] / np.sqrt(power * power_e)
+    if partner is None:
+        needed = "temperature" if projection.polarisation else "polarisation"
+        raise ValueError(f"the TE term of the spectrum projection needs the {needed} source")
+    delta_partner = bessel_projection(
+        partner, line_of_sight, k, projection, inverse_x_squared=not projection.polarisation
+    )
+    power_partner = np.sum(dlnk * delta_partner**2, axis=1, keepdims=True)
+    power_partner = np.where(power_partner > 0.0, power_partner, np.inf)
+    te = dlnk * delta_partner * scale[:used] / np.sqrt(power * power_partner)
     return np.concatenate([weights, te])
 
 
 def relative_errors(
     projected: np.ndarray, weights: np.ndarray, projection: LineOfSightProjection
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Relative TT errors and (with the TE term, else empty) TE errors per multipole."""
+    """Relative TT (EE for a polarisation projection) errors and (with the TE term,
+    else empty) TE errors per multipole."""
     n = len(projection.multipoles)
     tt = np.sum(weights[:n] * projected, axis=1)
     te = np.sum(weights[n:] * projected, axis=1) if projection.te_weight else np.zeros(0)
@@ -196,7 +215,9 @@ def projected_error(
             phase = np.exp(1j * fraction * np.outer(tau, k))
             total += float(np.mean(np.abs(np.sum(weighted * phase, axis=0)) ** 2))
         return total
-    projected = bessel_projection(error, line_of_sight, k, projection)
+    projected = bessel_projection(
+        error, line_of_sight, k, projection, inverse_x_squared=projection.polarisation
+    )
     if weights is not None:
         tt, te = relative_errors(projected, weights, projection)
         total = np.sum(tt**2) + projection.te_weight * np.sum(te**2)

@@ -22,7 +22,8 @@ can use the kernel itself, at chosen multipoles and for k <= k_max,
 
     B_l(k) = sum_r dtau_r err(k, tau_r) j_l(k (tau_0 - tau_r)),
 
-with j_l interpolated linearly in a table (step :data:`BESSEL_STEP`).
+with j_l interpolated linearly in a table (step :data:`BESSEL_STEP`); a
+polarisation source (S_T2) is projected with the E-mode kernel j_l(x) / x^2.
 A Bessel-kernel projection only sees the chosen multipoles; with
 ``frequency_weight`` the loss also adds that weight times the frequency
 projection, which keeps the error small between them.
@@ -64,6 +65,7 @@ class ProjectedSourceLoss(keras.losses.Loss):
         te_weight: float = 0.0,
         shift_weight: float = 0.0,
         shift_matrix: Sequence[Sequence[float]] = (),
+        polarisation: bool = False,
         name: str = "projected_source_loss",
         **kwargs: Any,
     ) -> None:
@@ -86,6 +88,7 @@ class ProjectedSourceLoss(keras.losses.Loss):
             float(te_weight),
             float(shift_weight),
             tuple(tuple(float(value) for value in row) for row in shift_matrix),
+            bool(polarisation),
         )
         self._table = (
             bessel_table(self.projection.multipoles, self.projection.k_max)
@@ -118,6 +121,10 @@ class ProjectedSourceLoss(keras.losses.Loss):
             fraction = position - index
             index = ops.cast(index, "int32")
             weighted = weighted[:, :used]
+            if self.projection.polarisation:
+                # The E-mode kernel j_l(x) / x^2 (j_l vanishes at x = 0 for l >= 2).
+                x = ops.expand_dims(distance, 1) * ops.expand_dims(k, 0)
+                weighted = weighted * ops.where(x > 0.0, 1.0 / ops.maximum(x, 1e-6) ** 2, 0.0)
             spectrum = self.projection.spectrum
             tt_errors: list[Any] = []
             te_errors: list[Any] = []
@@ -188,4 +195,5 @@ class ProjectedSourceLoss(keras.losses.Loss):
             "te_weight": self.projection.te_weight,
             "shift_weight": self.projection.shift_weight,
             "shift_matrix": [list(row) for row in self.projection.shift_matrix],
+            "polarisation": self.projection.polarisation,
         }

@@ -25,7 +25,9 @@ of branches, each a list of ``{filters, kernel, stride, pool}``),
 ``projected_loss_frequencies``, ``projected_loss_multipoles`` and
 ``projected_loss_k_max`` (a Bessel-kernel projection), ``projected_loss_spectrum``
 (onto the relative C_l errors), ``projected_loss_te_weight`` (with it, the
-weight of the TE errors beside the TT ones), ``projected_loss_shift_weight`` and
+weight of the TE errors beside the TT ones), ``projected_loss_polarisation`` (a
+polarisation source: the E-mode kernel and relative EE errors in place of TT),
+``projected_loss_shift_weight`` and
 ``projected_loss_shift_matrix`` (with it, the weight of the posterior shift those
 errors would cause), ``projected_loss_frequency_weight`` (with a
 Bessel-kernel projection, the weight of the frequency projection added to it), ``source`` (the
@@ -139,14 +141,18 @@ class NetworkConfig:
     projected_loss_frequency_weight: float = 0.0
     """Bessel kernel: weight of the frequency projection added to the loss as well."""
     projected_loss_te_weight: float = 0.0
-    """Spectrum projection of a temperature source: weight of the TE errors (relative to
-    sqrt(C_l^TT C_l^EE), from the cosmology's S_T2) beside the TT ones (0: TT only)."""
+    """Spectrum projection: weight of the TE errors (relative to sqrt(C_l^TT C_l^EE),
+    with the cosmology's S_T2 for a temperature source, S_T0 for a polarisation one)
+    beside the TT (or EE) ones (0: none)."""
+    projected_loss_polarisation: bool = False
+    """Spectrum projection of a polarisation source (t2): E-mode kernel j_l(x) / x^2 and
+    relative EE errors in place of the TT ones."""
     projected_loss_shift_weight: float = 0.0
     """Spectrum projection: weight of the Planck posterior shift the relative errors
     would cause, through ``projected_loss_shift_matrix`` (0: none)."""
     projected_loss_shift_matrix: tuple[tuple[str, tuple[float, ...]], ...] = ()
-    """Parameter -> shift in sigma per unit relative error at each multipole, TT then
-    TE (``cosmicnet shift-matrix``)."""
+    """Parameter -> shift in sigma per unit relative error at each multipole, TT (EE
+    with ``projected_loss_polarisation``) then TE (``cosmicnet shift-matrix``)."""
     leaky_slope: float = 0.3
     seed: int = 1234
     source: str = ""
@@ -166,6 +172,7 @@ class NetworkConfig:
             self.projected_loss_te_weight,
             self.projected_loss_shift_weight,
             tuple(row for _, row in self.projected_loss_shift_matrix),
+            self.projected_loss_polarisation,
         )
 
     @property
@@ -347,7 +354,13 @@ def _network(name: str, data: Mapping[str, Any], top: Mapping[str, Any]) -> Netw
             if not isinstance(value, int | float) or value <= 0:
                 raise NetworkConfigError(f"{where}.{key} must be a positive number")
             changes[key] = float(value)
-        elif key in ("time_skip", "params", "scales", "projected_loss_spectrum"):
+        elif key in (
+            "time_skip",
+            "params",
+            "scales",
+            "projected_loss_spectrum",
+            "projected_loss_polarisation",
+        ):
             if not isinstance(value, bool):
                 raise NetworkConfigError(f"{where}.{key} must be true or false")
             changes[key] = value
@@ -394,6 +407,11 @@ def _network(name: str, data: Mapping[str, Any], top: Mapping[str, Any]) -> Netw
         raise NetworkConfigError(
             f"{where}.projected_loss_te_weight weighs TE errors beside the relative TT ones "
             "of the spectrum projection: set projected_loss_spectrum: true and its multipoles"
+        )
+    if config.projected_loss_polarisation and not config.projected_loss_spectrum:
+        raise NetworkConfigError(
+            f"{where}.projected_loss_polarisation projects onto relative EE errors: set "
+            "projected_loss_spectrum: true and its multipoles"
         )
     if config.projected_loss_shift_weight and not (
         config.projected_loss_spectrum and config.projected_loss_shift_matrix

@@ -54,9 +54,10 @@ def shift_matrix(
     multipoles: Sequence[int],
     with_te: bool = True,
     point: Mapping[str, float] | None = None,
+    polarisation: bool = False,
 ) -> dict[str, list[float]]:
     """Parameter name -> shift in sigma per unit relative error at each multipole:
-    TT first, then (``with_te``) TE.
+    TT (with ``polarisation``: EE) first, then (``with_te``) TE.
 
     ``runner`` gives full-CLASS spectra (``class_spectra``, e.g.
     :class:`training.validate.FullClass`); ``point`` defaults
@@ -69,7 +70,8 @@ def shift_matrix(
     dl = spectra.dl
     hats = hat_functions(multipoles, len(dl["tt"]) - 1)
     zero = {name: np.zeros_like(dl[name]) for name in ("tt", "te", "ee")}
-    patterns = [{**zero, "tt": dl["tt"] * hat} for hat in hats]
+    first = "ee" if polarisation else "tt"
+    patterns = [{**zero, first: dl[first] * hat} for hat in hats]
     if with_te:
         scale = np.sqrt(np.clip(dl["tt"] * dl["ee"], 0.0, None))
         patterns += [{**zero, "te": scale * hat} for hat in hats]

@@ -112,13 +112,17 @@ def make_batch(
             )
         # Affine: a network error err is a source error std * err (std per k or one value).
         scale = np.broadcast_to(transform.std, data.k.shape)
-        polarisation = (
-            np.asarray(data.target(index, POLARISATION_SOURCE), dtype=np.float64)
+        # TE pairs a temperature source with S_T2, a polarisation source with S_T0.
+        partner_source = (
+            TEMPERATURE_SOURCE if config.projection.polarisation else POLARISATION_SOURCE
+        )
+        partner = (
+            np.asarray(data.target(index, partner_source), dtype=np.float64)
             if config.projection.te_weight
             else None
         )
         spectrum = spectrum_weights(
-            whole_source, line_of_sight, data.k, config.projection, scale, polarisation
+            whole_source, line_of_sight, data.k, config.projection, scale, partner
         ).astype(np.float32)
     return Batch(
         inputs,
@@ -137,8 +141,12 @@ def line_of_sight_columns(features: CosmologyFeatures) -> np.ndarray:
 
 
 POLARISATION_SOURCE = "t2"
-"""The source whose E-mode projection weighs the TE term of a spectrum projection
-(S_P = sqrt(6) S_T2; the factor cancels in the relative TE error)."""
+"""The source whose E-mode projection weighs the TE term of a temperature source's
+spectrum projection (S_P = sqrt(6) S_T2; the factor cancels in the relative TE error)."""
+
+TEMPERATURE_SOURCE = "t0"
+"""The source whose projection weighs the TE term of a polarisation source's spectrum
+projection (S_T0 carries most of Delta^T at the multipoles that TE weighs)."""
 
 PAD_MULTIPLE = 64
 """Batches are padded to a multiple of this many tau slices (with zero sample
@@ -465,6 +473,7 @@ def train_network(
                 config.projected_loss_te_weight,
                 config.projection.shift_weight,
                 config.projection.shift_matrix,
+                config.projection.polarisation,
             )
             if config.projected_loss_weight
             else "mse"

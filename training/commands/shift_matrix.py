@@ -3,7 +3,8 @@
 cosmicnet shift-matrix configs/lcdm.yaml --network t0
 
 For the multipoles of the network's spectrum projection, how a relative TT
-error at each (and, when the network's loss has a TE term, a TE error
+error at each (EE for a polarisation source, ``projected_loss_polarisation``;
+and, when the network's loss has a TE term, a TE error
 relative to sqrt(C^TT C^EE)) moves every parameter's Planck posterior, in
 sigma (plik_lite TTTEEE at the Planck best fit, A_planck and a tau_reio prior;
 ``training/shift_matrix.py``).  Printed as the YAML block
@@ -36,11 +37,11 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-def format_yaml(matrix: dict[str, list[float]], command: str) -> str:
+def format_yaml(matrix: dict[str, list[float]], command: str, first: str = "TT") -> str:
     """The ``projected_loss_shift_matrix`` block, indented for a network's entry."""
     lines = [
         f"    # {command}",
-        "    # shift in sigma per unit relative error at each multipole (TT, then TE)",
+        f"    # shift in sigma per unit relative error at each multipole ({first}, then TE)",
         "    projected_loss_shift_matrix:",
     ]
     for name, row in matrix.items():
@@ -85,12 +86,17 @@ def run(args: argparse.Namespace) -> int:
     runner = FullClass(settings)
     try:
         matrix = shift_matrix(
-            runner, plik, config.projected_loss_multipoles, bool(config.projected_loss_te_weight)
+            runner,
+            plik,
+            config.projected_loss_multipoles,
+            bool(config.projected_loss_te_weight),
+            polarisation=config.projected_loss_polarisation,
         )
     finally:
         runner.close()
     if args.out is not None:
         payload = {"multipoles": list(config.projected_loss_multipoles), "matrix": matrix}
         args.out.write_text(json.dumps(payload, indent=1))
-    print(format_yaml(matrix, f"cosmicnet shift-matrix {args.config} --network {args.network}"))
+    command = f"cosmicnet shift-matrix {args.config} --network {args.network}"
+    print(format_yaml(matrix, command, "EE" if config.projected_loss_polarisation else "TT"))
     return 0
