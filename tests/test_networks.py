@@ -622,6 +622,8 @@ def test_batching_and_weight_average_keys_are_validated():
     bad = {**bad, "projected_loss_polarisation": True}
     with pytest.raises(NetworkConfigError, match="relative EE errors at 2 multipoles"):
         parse_networks_config({"t2": bad})
+    with pytest.raises(NetworkConfigError, match="predicts t0"):
+        parse_networks_config({"t0": {**shift, "projected_loss_polarisation": True}})
 
 
 def test_weight_average_is_what_is_validated_kept_and_resumed(tmp_path):

@@ -427,6 +427,11 @@ def _network(name: str, data: Mapping[str, Any], top: Mapping[str, Any]) -> Netw
         )
     if not config.source:
         config = replace(config, source=name)
+    if config.projected_loss_polarisation and config.source != "t2":
+        raise NetworkConfigError(
+            f"{where}.projected_loss_polarisation is for the polarisation source t2 "
+            f"(this network predicts {config.source})"
+        )
     try:
         config.inputs  # noqa: B018 - validates the input names
         config.projection  # noqa: B018 - validates the projection's terms
