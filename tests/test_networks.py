@@ -859,6 +859,18 @@ def test_spectrum_projection_is_the_relative_cl_error():
     )
 
 
+def _te_correlation(temperature, polarisation, line_of_sight, k, projection):
+    """Per multipole: the TT-EE correlation of two sources' projections (j_l and j_l/x^2)."""
+    from training.line_of_sight import bessel_projection, trapezoid_weights
+
+    dlnk = trapezoid_weights(np.log(k[: projection.k_count(k)]))
+    delta_t = bessel_projection(temperature, line_of_sight, k, projection)
+    delta_e = bessel_projection(polarisation, line_of_sight, k, projection, inverse_x_squared=True)
+    return np.sum(dlnk * delta_t * delta_e, axis=1) / np.sqrt(
+        np.sum(dlnk * delta_t**2, axis=1) * np.sum(dlnk * delta_e**2, axis=1)
+    )
+
+
 def test_spectrum_projection_weighs_te_errors():
     """The TE rows give the TE error relative to sqrt(C^TT C^EE), whatever the scale
     or sign of the polarisation source; without it the TE term is refused."""
@@ -867,7 +879,6 @@ def test_spectrum_projection_weighs_te_errors():
         bessel_projection,
         relative_errors,
         spectrum_weights,
-        trapezoid_weights,
     )
 
     rng = np.random.default_rng(6)
@@ -889,13 +900,7 @@ def test_spectrum_projection_weighs_te_errors():
     error = 0.02 * source
     tt, te = relative_errors(bessel_projection(error, line_of_sight, k, with_te), weights, with_te)
     np.testing.assert_allclose(tt, 0.02, rtol=1e-6)
-    used = with_te.k_count(k)
-    dlnk = trapezoid_weights(np.log(k[:used]))
-    delta_t = bessel_projection(source, line_of_sight, k, with_te)
-    delta_e = bessel_projection(polarisation, line_of_sight, k, with_te, inverse_x_squared=True)
-    correlation = np.sum(dlnk * delta_t * delta_e, axis=1) / np.sqrt(
-        np.sum(dlnk * delta_t**2, axis=1) * np.sum(dlnk * delta_e**2, axis=1)
-    )
+    correlation = _te_correlation(source, polarisation, line_of_sight, k, with_te)
     np.testing.assert_allclose(te, 0.01 * correlation, rtol=1e-6)
     assert np.all(np.abs(te) > 1e-4)
     scaled = spectrum_weights(source, line_of_sight, k, with_te, scale, -3.0 * polarisation)
@@ -908,14 +913,13 @@ def test_spectrum_projection_weighs_te_errors():
 
 def test_polarisation_projection_is_the_relative_ee_and_te_error():
     """A polarisation source's rows give the relative EE error (E-mode kernel) and the
-    TE error against the temperature source; the projection differs from j_l alone."""
+    TE error against the temperature source."""
     from training.line_of_sight import (
         LineOfSightProjection,
         bessel_projection,
         projected_error,
         relative_errors,
         spectrum_weights,
-        trapezoid_weights,
     )
 
     rng = np.random.default_rng(7)
@@ -934,13 +938,7 @@ def test_polarisation_projection_is_the_relative_ee_and_te_error():
     projected = bessel_projection(error, line_of_sight, k, projection, inverse_x_squared=True)
     ee, te = relative_errors(projected, weights, projection)
     np.testing.assert_allclose(ee, 0.02, rtol=1e-6)
-    used = projection.k_count(k)
-    dlnk = trapezoid_weights(np.log(k[:used]))
-    delta_t = bessel_projection(temperature, line_of_sight, k, projection)
-    delta_e = bessel_projection(polarisation, line_of_sight, k, projection, inverse_x_squared=True)
-    correlation = np.sum(dlnk * delta_t * delta_e, axis=1) / np.sqrt(
-        np.sum(dlnk * delta_t**2, axis=1) * np.sum(dlnk * delta_e**2, axis=1)
-    )
+    correlation = _te_correlation(temperature, polarisation, line_of_sight, k, projection)
     np.testing.assert_allclose(te, 0.01 * correlation, rtol=1e-6)
     assert np.all(np.abs(te) > 1e-4)
     # projected_error uses the E-mode kernel too: the squares add up.

@@ -18,6 +18,14 @@ BESSEL_STEP = 0.02
 LARGEST_DISTANCE = 25000.0
 """tau_0 - tau [Mpc] covered by the j_l table (conformal age of any sensible cosmology)."""
 
+POLARISATION_SOURCE = "t2"
+"""The polarisation source (S_P = sqrt(6) S_T2; the factor cancels in relative errors):
+its E-mode projection weighs the TE term of a temperature source's spectrum projection."""
+
+TEMPERATURE_SOURCE = "t0"
+"""The source whose projection weighs the TE term of a polarisation source's spectrum
+projection (S_T0 carries most of Delta^T at the multipoles that TE weighs)."""
+
 
 @dataclass(frozen=True)
 class LineOfSightProjection:
@@ -61,6 +69,11 @@ class LineOfSightProjection:
                 f"{'EE' if self.polarisation else 'TT'} errors at {len(self.multipoles)} "
                 f"multipoles{', then TE' if self.te_weight else ''})"
             )
+
+    @property
+    def partner_source(self) -> str:
+        """The other source of TE: S_T0 for a polarisation projection, else S_T2."""
+        return TEMPERATURE_SOURCE if self.polarisation else POLARISATION_SOURCE
 
     @property
     def rows(self) -> int:

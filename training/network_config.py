@@ -53,7 +53,7 @@ import numpy as np
 from cosmicnet_cobaya.networks.inputs import InputSpec
 from cosmicnet_cobaya.networks.normalisation import OUTPUT_TRANSFORMS
 from cosmicnet_cobaya.networks.time_ranges import FULL_RANGE, TauRange, parse_tau_range
-from training.line_of_sight import LineOfSightProjection
+from training.line_of_sight import POLARISATION_SOURCE, LineOfSightProjection
 
 
 class NetworkConfigError(ValueError):
@@ -427,9 +427,10 @@ def _network(name: str, data: Mapping[str, Any], top: Mapping[str, Any]) -> Netw
         )
     if not config.source:
         config = replace(config, source=name)
-    if config.projected_loss_polarisation and config.source != "t2":
+    if config.projected_loss_polarisation and config.source != POLARISATION_SOURCE:
         raise NetworkConfigError(
-            f"{where}.projected_loss_polarisation is for the polarisation source t2 "
+            f"{where}.projected_loss_polarisation is for the polarisation source "
+            f"{POLARISATION_SOURCE} "
             f"(this network predicts {config.source})"
         )
     try:

@@ -112,12 +112,8 @@ def make_batch(
             )
         # Affine: a network error err is a source error std * err (std per k or one value).
         scale = np.broadcast_to(transform.std, data.k.shape)
-        # TE pairs a temperature source with S_T2, a polarisation source with S_T0.
-        partner_source = (
-            TEMPERATURE_SOURCE if config.projection.polarisation else POLARISATION_SOURCE
-        )
         partner = (
-            np.asarray(data.target(index, partner_source), dtype=np.float64)
+            np.asarray(data.target(index, config.projection.partner_source), dtype=np.float64)
             if config.projection.te_weight
             else None
         )
@@ -139,14 +135,6 @@ def line_of_sight_columns(features: CosmologyFeatures) -> np.ndarray:
     distance = features.scalars["tau_rec"] + features.scalars["ra_rec"] - features.tau
     return np.stack([features.tau, weights, distance], axis=1)
 
-
-POLARISATION_SOURCE = "t2"
-"""The source whose E-mode projection weighs the TE term of a temperature source's
-spectrum projection (S_P = sqrt(6) S_T2; the factor cancels in the relative TE error)."""
-
-TEMPERATURE_SOURCE = "t0"
-"""The source whose projection weighs the TE term of a polarisation source's spectrum
-projection (S_T0 carries most of Delta^T at the multipoles that TE weighs)."""
 
 PAD_MULTIPLE = 64
 """Batches are padded to a multiple of this many tau slices (with zero sample
