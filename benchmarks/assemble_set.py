@@ -5,7 +5,8 @@
 
 Copies ``--base`` to ``--out`` and replaces the networks in ``--names`` by
 those of ``--from`` (their files and metadata entries). The provenance keeps
-the base set's and records the fine-tuning data of the replaced networks; the
+the base set's and records the fine-tuning data of the replaced networks
+(beside those of base networks fine-tuned before, see ``fine_tuning_records``); the
 base set's measured accuracy is dropped (re-measure with ``cosmicnet
 validate --record``). Both sets must share inputs, k grid and normalisation,
 as a set fine-tuned with ``cosmicnet train --init-from BASE`` does.
@@ -23,6 +24,31 @@ from cosmicnet_cobaya.networks.network_set import read_metadata
 from training.kgrid import same_k_grid
 
 logger = logging.getLogger("assemble_set")
+
+
+def fine_tuning_records(
+    base_record: dict | None, earlier: list[dict], names: list[str], tuned_data: dict
+) -> dict:
+    """Provenance entries once ``names`` are replaced by networks tuned on ``tuned_data``.
+
+    A base network that was fine-tuned before and is not replaced keeps its record:
+    in ``fine_tuning_data`` beside the new ones when the data are the same (same
+    hash), else in ``earlier_fine_tuning_data``.
+    """
+    kept = [name for name in (base_record or {}).get("networks", []) if name not in names]
+    earlier = [
+        {**record, "networks": [n for n in record["networks"] if n not in names]}
+        for record in earlier
+    ]
+    if kept and base_record.get("data_hash") == tuned_data["data_hash"]:
+        names, kept = kept + names, []
+    if kept:
+        earlier.append({**base_record, "networks": kept})
+    records = {"fine_tuning_data": {"networks": names, **tuned_data}}
+    earlier = [record for record in earlier if record["networks"]]
+    if earlier:
+        records["earlier_fine_tuning_data"] = earlier
+    return records
 
 
 def main() -> None:
@@ -51,11 +77,17 @@ def main() -> None:
         shutil.copyfile(args.tuned / tuned.networks[name].file, args.out / networks[name].file)
     provenance = dict(base.provenance)
     provenance.pop("accuracy", None)
-    provenance["fine_tuning_data"] = {
-        "networks": names,
-        "data_files": tuned.provenance.get("data_files", []),
-        "data_hash": tuned.provenance.get("data_hash", ""),
-    }
+    provenance.update(
+        fine_tuning_records(
+            provenance.get("fine_tuning_data"),
+            provenance.pop("earlier_fine_tuning_data", []),
+            names,
+            {
+                "data_files": tuned.provenance.get("data_files", []),
+                "data_hash": tuned.provenance.get("data_hash", ""),
+            },
+        )
+    )
     replace(base, networks=networks, provenance=provenance).write(args.out)
     logger.info(
         "assembled %s: %s from %s, the rest from %s", args.out, names, args.tuned, args.base

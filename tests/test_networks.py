@@ -1181,6 +1181,38 @@ def test_assemble_set_replaces_the_named_networks(trained_set, tmp_path):
         [*command, "--names", "t9", "--out", str(tmp_path / "bad")], capture_output=True, text=True
     )
     assert failed.returncode != 0 and "has no network ['t9']" in failed.stderr
+    # a second network tuned on the same data joins the first one's record
+    again = tmp_path / "again"
+    subprocess.run(
+        [*command[:3], str(out), *command[4:], "--names", "t2", "--out", str(again)], check=True
+    )
+    assert read_metadata(again).provenance["fine_tuning_data"]["networks"] == ["t0", "t2"]
+
+
+def test_fine_tuning_records_keep_every_fine_tuned_network():
+    """A fine-tuned network that stays in the set keeps its data record, whether the new
+    networks were tuned on the same data or on other data."""
+    import importlib.util
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "assemble_set.py"
+    spec = importlib.util.spec_from_file_location("assemble_set", script)
+    assemble_set = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(assemble_set)
+    records = assemble_set.fine_tuning_records
+    data_a = {"data_files": ["a.h5"], "data_hash": "a"}
+    data_b = {"data_files": ["b.h5"], "data_hash": "b"}
+    first = records(None, [], ["t0"], data_a)
+    assert first == {"fine_tuning_data": {"networks": ["t0"], **data_a}}
+    same = records(first["fine_tuning_data"], [], ["t2"], data_a)
+    assert same == {"fine_tuning_data": {"networks": ["t0", "t2"], **data_a}}
+    other = records(same["fine_tuning_data"], [], ["t2"], data_b)
+    assert other["fine_tuning_data"] == {"networks": ["t2"], **data_b}
+    assert other["earlier_fine_tuning_data"] == [{"networks": ["t0"], **data_a}]
+    replaced = records(other["fine_tuning_data"], other["earlier_fine_tuning_data"], ["t0"], data_a)
+    assert replaced == {
+        "fine_tuning_data": {"networks": ["t0"], **data_a},
+        "earlier_fine_tuning_data": [{"networks": ["t2"], **data_b}],
+    }
 
 
 def test_polarisation_network_trains_with_ee_and_te_weights(tmp_path):
