@@ -31,23 +31,20 @@ def fine_tuning_records(
 ) -> dict:
     """Provenance entries once ``names`` are replaced by networks tuned on ``tuned_data``.
 
-    A base network that was fine-tuned before and is not replaced keeps its record:
-    in ``fine_tuning_data`` beside the new ones when the data are the same (same
-    hash), else in ``earlier_fine_tuning_data``.
+    Every base network that was fine-tuned before and is not replaced keeps its
+    record: in ``fine_tuning_data`` beside the new ones when its data are the same
+    (same hash), else in ``earlier_fine_tuning_data`` (oldest first).
     """
-    kept = [name for name in (base_record or {}).get("networks", []) if name not in names]
-    earlier = [
-        {**record, "networks": [n for n in record["networks"] if n not in names]}
-        for record in earlier
-    ]
-    if kept and base_record.get("data_hash") == tuned_data["data_hash"]:
-        names, kept = kept + names, []
-    if kept:
-        earlier.append({**base_record, "networks": kept})
-    records = {"fine_tuning_data": {"networks": names, **tuned_data}}
-    earlier = [record for record in earlier if record["networks"]]
-    if earlier:
-        records["earlier_fine_tuning_data"] = earlier
+    joined, kept_records = [], []
+    for record in [*earlier, *([base_record] if base_record else [])]:
+        kept = [name for name in record["networks"] if name not in names]
+        if kept and record.get("data_hash") == tuned_data["data_hash"]:
+            joined += kept
+        elif kept:
+            kept_records.append({**record, "networks": kept})
+    records = {"fine_tuning_data": {"networks": joined + names, **tuned_data}}
+    if kept_records:
+        records["earlier_fine_tuning_data"] = kept_records
     return records
 
 

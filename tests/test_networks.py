@@ -1152,6 +1152,9 @@ def test_training_on_extra_sets_records_them(smoke_data, tmp_path):
     assert main([*base, "--extra-training", str(tmp_path / "none")]) == 2
 
 
+ASSEMBLE_SET = Path(__file__).resolve().parents[1] / "benchmarks" / "assemble_set.py"
+
+
 def test_assemble_set_replaces_the_named_networks(trained_set, tmp_path):
     """benchmarks/assemble_set.py: the named networks come from the other set, the rest
     and the provenance from the base, whose measured accuracy is dropped."""
@@ -1160,7 +1163,6 @@ def test_assemble_set_replaces_the_named_networks(trained_set, tmp_path):
 
     from cosmicnet_cobaya.networks.network_set import read_metadata
 
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "assemble_set.py"
     base_dir, tuned = tmp_path / "base", tmp_path / "tuned"
     shutil.copytree(trained_set, base_dir)
     shutil.copytree(trained_set, tuned)
@@ -1170,7 +1172,7 @@ def test_assemble_set_replaces_the_named_networks(trained_set, tmp_path):
     tuned_t0 = replace(metadata.networks["t0"], history={"val_loss": [0.5]})
     replace(metadata, networks={**metadata.networks, "t0": tuned_t0}).write(tuned)
     out = tmp_path / "out"
-    command = [sys.executable, str(script), "--base", str(base_dir), "--from", str(tuned)]
+    command = [sys.executable, str(ASSEMBLE_SET), "--base", str(base_dir), "--from", str(tuned)]
     subprocess.run([*command, "--names", "t0", "--out", str(out)], check=True)
     assembled = read_metadata(out)
     assert assembled.networks["t0"].history == {"val_loss": [0.5]}
@@ -1183,9 +1185,8 @@ def test_assemble_set_replaces_the_named_networks(trained_set, tmp_path):
     assert failed.returncode != 0 and "has no network ['t9']" in failed.stderr
     # a second network tuned on the same data joins the first one's record
     again = tmp_path / "again"
-    subprocess.run(
-        [*command[:3], str(out), *command[4:], "--names", "t2", "--out", str(again)], check=True
-    )
+    on_assembled = [sys.executable, str(ASSEMBLE_SET), "--base", str(out), "--from", str(tuned)]
+    subprocess.run([*on_assembled, "--names", "t2", "--out", str(again)], check=True)
     assert read_metadata(again).provenance["fine_tuning_data"]["networks"] == ["t0", "t2"]
 
 
@@ -1194,8 +1195,7 @@ def test_fine_tuning_records_keep_every_fine_tuned_network():
     networks were tuned on the same data or on other data."""
     import importlib.util
 
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "assemble_set.py"
-    spec = importlib.util.spec_from_file_location("assemble_set", script)
+    spec = importlib.util.spec_from_file_location("assemble_set", ASSEMBLE_SET)
     assemble_set = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(assemble_set)
     records = assemble_set.fine_tuning_records
@@ -1212,6 +1212,12 @@ def test_fine_tuning_records_keep_every_fine_tuned_network():
     assert replaced == {
         "fine_tuning_data": {"networks": ["t0"], **data_a},
         "earlier_fine_tuning_data": [{"networks": ["t2"], **data_b}],
+    }
+    # an earlier record on the tuned data joins the new one rather than staying apart
+    back = records({"networks": ["t1"], **data_b}, [{"networks": ["t0"], **data_a}], ["t2"], data_a)
+    assert back == {
+        "fine_tuning_data": {"networks": ["t0", "t2"], **data_a},
+        "earlier_fine_tuning_data": [{"networks": ["t1"], **data_b}],
     }
 
 
