@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/fisher_budget.py --data work/lcdm [--networks DIR]
         [--points 6] [--covmat configs/mcmc_lcdm.covmat] [--seed 7]
-        [--out work/fisher_budget.json]
+        [--out work/fisher_budget.json] [--points-from work/lcdm_core/training.h5]
 
 At the Planck best fit and at typical chain points (drawn as ``cosmicnet
 validate --fisher-covmat`` draws them), CLASS's own sources are computed on
@@ -12,7 +12,9 @@ slices of one network, which predicts them.  The Fisher shift (plik_lite
 TTTEEE, A_planck and a tau_reio prior, as in ``cosmicnet validate``) of each
 configuration is that network's share; "stored sources only" is the floor of
 the k grid and float32 storage, "all networks" the shipped total.  Linear
-lensing.
+lensing.  With ``--points-from`` the points after the best fit are the first
+cosmologies of a generated set (``training_i``): on training cosmologies the
+shares tell a network that cannot fit from one that does not generalise.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import json
 import logging
 from pathlib import Path
 
+import h5py
 import numpy as np
 from error_budget import ALL_NETWORKS, NO_NETWORK, MixedNetworks
 
@@ -40,6 +43,19 @@ logger = logging.getLogger("fisher_budget")
 SOURCES = ("t0", "t1", "t2", "phi_plus_psi")
 
 
+def stored_points(path: Path, template: dict[str, float], count: int) -> dict[str, dict]:
+    """The first ``count`` cosmologies of a generated set, other parameters as ``template``."""
+    with h5py.File(path, "r") as handle:
+        names = [str(name) for name in handle.attrs["param_names"]]
+        values = np.asarray(handle["points"][:count], dtype=float)
+    points = {}
+    for i, row in enumerate(values):
+        point = dict(template)
+        point.update(zip(names, map(float, row), strict=True))
+        points[f"{path.stem}_{i}"] = point
+    return points
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, required=True, help="generated data folder")
@@ -49,6 +65,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--only", default=None, help="comma-separated networks to measure alone")
     parser.add_argument("--out", type=Path, default=Path("work/fisher_budget.json"))
+    parser.add_argument(
+        "--points-from",
+        type=Path,
+        default=None,
+        help="a generated set (.h5) whose first cosmologies replace the chain points",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
@@ -73,7 +95,11 @@ def main() -> None:
     provider.check_domain = False
     runner = PairRunner(provider, settings)
     template = {name: BEST_FIT[name] for name in config.param_names if name in BEST_FIT}
-    points = fisher_points([template], args.points, args.covmat, args.seed)
+    if args.points_from is None:
+        points = fisher_points([template], args.points, args.covmat, args.seed)
+    else:
+        points = {"best_fit": template} if args.points > 0 else {}
+        points.update(stored_points(args.points_from, template, args.points - 1))
     results: dict[str, dict[str, dict[str, float]]] = {}
     for label, point in points.items():
         family_point = {name: point[name] for name in config.param_names}

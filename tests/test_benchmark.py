@@ -30,3 +30,29 @@ def test_summary_gives_median_ratio_and_per_point_range():
     assert summary["raw"]["class"][1]["whole"] == 10.0
     table = format_table({"n_cosmologies": 3, "l_max": 2508, "threads": {"1": summary}})
     assert "40.0x" in table and "20.0-60.0" in table
+
+
+def test_fisher_budget_takes_points_from_a_generated_set(tmp_path, monkeypatch):
+    """benchmarks/fisher_budget.py --points-from: the first cosmologies of a stored set,
+    the other parameters from the template, labelled by the file's name."""
+    import importlib
+    import sys
+    from pathlib import Path
+
+    import h5py
+    import numpy as np
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    fisher_budget = importlib.import_module("fisher_budget")
+    path = tmp_path / "training.h5"
+    with h5py.File(path, "w") as handle:
+        handle.attrs["param_names"] = np.array(["omega_b", "H0"], dtype=object)
+        handle["points"] = np.array([[0.022, 67.0], [0.023, 68.0], [0.024, 69.0]])
+    template = {"omega_b": 0.0224, "H0": 67.66, "tau_reio": 0.054}
+    points = fisher_budget.stored_points(path, template, 2)
+    assert points == {
+        "training_0": {"omega_b": 0.022, "H0": 67.0, "tau_reio": 0.054},
+        "training_1": {"omega_b": 0.023, "H0": 68.0, "tau_reio": 0.054},
+    }
+    assert template["H0"] == 67.66  # the template is not changed
+    sys.modules.pop("fisher_budget", None)
