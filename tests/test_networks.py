@@ -307,6 +307,81 @@ def test_training_resumes_from_checkpoint(tmp_path):
     assert len(resumed["val_loss"]) == 2
 
 
+def test_head_only_run_changes_only_the_output_layer(tmp_path):
+    """trainable_layers: [output] refits the head of a trained network; the next run
+    from it without the key trains every layer again; unknown names fail clearly."""
+    import keras
+
+    from training.network_config import parse_networks_config
+    from training.train import fit_normalisation, fit_output, train_network
+
+    full = parse_networks_config(TINY).networks["t0"]
+    head = parse_networks_config(
+        {**TINY, "t0": {**TINY["t0"], "trainable_layers": ["output"]}}
+    ).networks["t0"]
+    assert head.trainable_layers == ("output",)
+    data, validation = SyntheticSet(2, seed=1), SyntheticSet(1, seed=2)
+    norm = fit_normalisation(data)
+    transform = fit_output(data, full)
+    start, _ = train_network(
+        "t0", full, data, validation, norm, transform, tmp_path / "a", epochs=1, progress=False
+    )
+    initial = tmp_path / "start.keras"
+    start.save(initial)
+    refit, _ = train_network(
+        "t0",
+        head,
+        data,
+        validation,
+        norm,
+        transform,
+        tmp_path / "b",
+        epochs=1,
+        progress=False,
+        initial_model=initial,
+    )
+    before = {layer.name: layer.get_weights() for layer in start.layers if layer.weights}
+    for layer in refit.layers:
+        if not layer.weights:
+            continue
+        same = all(
+            np.array_equal(a, b)
+            for a, b in zip(before[layer.name], layer.get_weights(), strict=True)
+        )
+        assert same == (layer.name != "output"), layer.name
+    refit.save(tmp_path / "refit.keras")
+    again, _ = train_network(
+        "t0",
+        full,
+        data,
+        validation,
+        norm,
+        transform,
+        tmp_path / "c",
+        epochs=1,
+        progress=False,
+        initial_model=tmp_path / "refit.keras",
+    )
+    assert all(layer.trainable for layer in again.layers)
+    wrong = parse_networks_config(
+        {**TINY, "t0": {**TINY["t0"], "trainable_layers": ["head"]}}
+    ).networks["t0"]
+    with pytest.raises(ValueError, match=r"no layer\(s\) \['head'\]"):
+        train_network(
+            "t0",
+            wrong,
+            data,
+            validation,
+            norm,
+            transform,
+            tmp_path / "d",
+            epochs=1,
+            progress=False,
+            initial_model=initial,
+        )
+    assert keras.models.load_model(initial).get_layer("output").trainable
+
+
 def _copy_set(source: Path, target: Path) -> Path:
     target.mkdir()
     for path in source.iterdir():

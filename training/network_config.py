@@ -21,6 +21,7 @@ and ``output_std_cap`` (affine_k only), ``time_dense``,
 of branches, each a list of ``{filters, kernel, stride, pool}``),
 ``central_dense``, ``leaky_slope``, ``learning_rate_decay``,
 ``learning_rate_warmup_steps``, ``cosmologies_per_batch``, ``weight_average``,
+``trainable_layers`` (the layers a run trains, others frozen; default all),
 ``projected_loss_weight``,
 ``projected_loss_frequencies``, ``projected_loss_multipoles`` and
 ``projected_loss_k_max`` (a Bessel-kernel projection), ``projected_loss_spectrum``
@@ -127,6 +128,9 @@ class NetworkConfig:
     """Cosmologies (all their served tau slices) per training step; the paper uses one."""
     weight_average: float = 0.0
     """Momentum of the moving average of the weights over the steps (0: no averaging)."""
+    trainable_layers: tuple[str, ...] = ()
+    """Names of the layers a run trains, the others frozen (e.g. ``[output]`` to refit
+    the head of a trained network with ``--init-from``; empty: all layers)."""
     projected_loss_weight: float = 0.0
     """Weight of the line-of-sight projected error in the loss (training/losses.py; 0: MSE)."""
     projected_loss_frequencies: tuple[float, ...] = (0.0, 0.25, 0.5)
@@ -380,6 +384,13 @@ def _network(name: str, data: Mapping[str, Any], top: Mapping[str, Any]) -> Netw
             changes[key] = float(value)
         elif key in ("time_inputs", "k_bases"):
             changes[key] = tuple(value)
+        elif key == "trainable_layers":
+            values = value if isinstance(value, list | tuple) else [value]
+            if not values or not all(isinstance(v, str) and v for v in values):
+                raise NetworkConfigError(
+                    f"{where}.trainable_layers must be a list of layer names (e.g. [output])"
+                )
+            changes[key] = tuple(values)
         elif key == "output_transform":
             if value not in OUTPUT_TRANSFORMS:
                 raise NetworkConfigError(

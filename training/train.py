@@ -384,6 +384,25 @@ def _weight_average(
     return WeightAverage(raw, config.weight_average)
 
 
+def set_trainable_layers(model: Any, names: Sequence[str], network: str) -> None:
+    """Train only the layers ``names`` (all when empty); the others keep their weights.
+
+    Every layer's flag is set, so a network saved from a head-only run trains in
+    full when a later run starts from it with ``trainable_layers`` unset.
+    """
+    known = {layer.name for layer in model.layers if layer.weights}
+    unknown = sorted(set(names) - known)
+    if unknown:
+        raise ValueError(
+            f"{network}.trainable_layers: no layer(s) {unknown} with weights in this network; "
+            f"its layers are {sorted(known)}"
+        )
+    for layer in model.layers:
+        layer.trainable = not names or layer.name in names
+    if names:
+        log.info("%s: training only %s, the other layers frozen", network, ", ".join(names))
+
+
 def train_network(
     name: str,
     config: NetworkConfig,
@@ -448,6 +467,7 @@ def train_network(
                 retarget_output_layer(model, initial_transform, transform)
         else:
             model = build_model(config, training.k.size, n_params, len(SCALE_NAMES))
+        set_trainable_layers(model, config.trainable_layers, name)
         loss = (
             ProjectedSourceLoss(
                 training.k,
