@@ -164,3 +164,51 @@ def test_a_set_with_a_box_fraction_samples_the_centre_of_the_box(lcdm: dict) -> 
         assert sorted(strata.astype(int)) == list(range(50))
     training = next(spec for spec in config.sets if spec.name == "training")
     assert training.box_fraction == 1.0
+
+
+def test_a_set_with_a_covmat_is_drawn_where_chains_go(lcdm: dict, tmp_path) -> None:
+    """covmat: draws about the box centre with the covmat's covariance (degeneracies
+    included), all inside the box, the same for the same seed; bad covmats fail clearly."""
+    import numpy as np
+
+    from training.sampling import sample_set
+
+    names = ["logA", "omega_b", "omega_cdm", "H0", "tau_reio"]
+    sigma = np.array([0.014, 0.00015, 0.0012, 0.55, 0.007])
+    correlation = np.eye(5)
+    correlation[2, 3] = correlation[3, 2] = -0.9  # omega_cdm - H0
+    matrix = correlation * np.outer(sigma, sigma)
+    covmat = tmp_path / "chain.covmat"
+    np.savetxt(covmat, matrix, header=" ".join(names), comments="# ")
+    raw = copy.deepcopy(lcdm)
+    raw["sets"]["posterior"] = {"size": 4000, "seed": 21, "covmat": str(covmat)}
+    config = parse_config(raw)
+    spec = next(spec for spec in config.sets if spec.name == "posterior")
+    points = sample_set(config, spec)
+    assert points.shape == (4000, len(config.params))
+    np.testing.assert_array_equal(points, sample_set(config, spec))
+    order = [names.index(name) for name in config.param_names]
+    expected = matrix[np.ix_(order, order)]
+    measured = np.cov(points, rowvar=False)
+    np.testing.assert_allclose(np.sqrt(np.diag(measured)), np.sqrt(np.diag(expected)), rtol=0.05)
+    i, j = config.param_names.index("omega_cdm"), config.param_names.index("H0")
+    assert measured[i, j] / np.sqrt(measured[i, i] * measured[j, j]) == pytest.approx(
+        -0.9, abs=0.02
+    )
+    centres = np.array([(p.low + p.high) / 2 for p in config.params])
+    assert np.all(np.abs(points.mean(axis=0) - centres) < 0.05 * np.sqrt(np.diag(expected)))
+    lows, highs = (
+        np.array([p.low for p in config.params]),
+        np.array([p.high for p in config.params]),
+    )
+    assert np.all((points >= lows) & (points <= highs))
+
+    missing = tmp_path / "short.covmat"
+    np.savetxt(missing, matrix[:2, :2], header="logA omega_b", comments="# ")
+    raw["sets"]["posterior"]["covmat"] = str(missing)
+    short = next(s for s in parse_config(raw).sets if s.name == "posterior")
+    with pytest.raises(ConfigError, match=r"no row for \['omega_cdm', 'H0', 'tau_reio'\]"):
+        sample_set(parse_config(raw), short)
+    raw["sets"]["posterior"]["covmat"] = str(tmp_path / "nowhere.covmat")
+    with pytest.raises(ConfigError, match="covmat must be the path of a Cobaya covmat file"):
+        parse_config(raw)

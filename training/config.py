@@ -125,6 +125,10 @@ class SetSpec:
     box_fraction: float = 1.0
     """Width of the sampled box as a fraction of the family's, about its centre
     (0.4 of a +-5 sigma box: +-2 sigma, where chains spend their time)."""
+    covmat: str = ""
+    """A Cobaya covmat file: the set is drawn from a Gaussian about the box centre
+    with its covariance for the varied parameters (where chains go, degeneracies
+    included) instead of uniformly; draws outside the sampled box are redrawn."""
 
 
 @dataclass(frozen=True)
@@ -301,13 +305,15 @@ def _classify_params(params: Any, box_sigma: float, strict: bool) -> _ParsedPara
 
 def _parse_sets(sets: Any) -> tuple[SetSpec, ...]:
     if not isinstance(sets, Mapping) or not sets:
-        raise ConfigError("sets must be a non-empty mapping: name -> {size, seed[, box_fraction]}")
+        raise ConfigError(
+            "sets must be a non-empty mapping: name -> {size, seed[, box_fraction, covmat]}"
+        )
     specs = []
     for name, entry in sets.items():
         where = f"sets.{name}"
         if not isinstance(name, str) or not _NAME.match(name):
             raise ConfigError(f"{where}: set names must be identifiers (got {name!r})")
-        _check_keys(entry, {"size", "seed", "box_fraction"}, ("size", "seed"), where)
+        _check_keys(entry, {"size", "seed", "box_fraction", "covmat"}, ("size", "seed"), where)
         size = _integer(entry["size"], f"{where}.size", 1)
         if size > 10_000_000:
             raise ConfigError(f"{where}.size={size} is not a sensible number of cosmologies")
@@ -315,7 +321,13 @@ def _parse_sets(sets: Any) -> tuple[SetSpec, ...]:
         if not 0.0 < fraction <= 1.0:
             raise ConfigError(f"{where}.box_fraction must be in (0, 1] (got {fraction})")
         seed = _integer(entry["seed"], f"{where}.seed", 0)
-        specs.append(SetSpec(name=name, size=size, seed=seed, box_fraction=fraction))
+        covmat = entry.get("covmat", "")
+        if not isinstance(covmat, str) or (covmat and not Path(covmat).is_file()):
+            raise ConfigError(
+                f"{where}.covmat must be the path of a Cobaya covmat file (got {covmat!r}; "
+                "relative paths are read from the folder you run in)"
+            )
+        specs.append(SetSpec(name=name, size=size, seed=seed, box_fraction=fraction, covmat=covmat))
     seeds = [spec.seed for spec in specs]
     if len(set(seeds)) != len(seeds):
         raise ConfigError(f"sets must have distinct seeds to be independent (got {seeds})")

@@ -30,7 +30,7 @@ from training import storage
 from training.config import FamilyConfig
 from training.cosmology import CosmologyResult, compute_cosmology
 from training.kgrid import build_k_grid
-from training.sampling import latin_hypercube
+from training.sampling import sample_set
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +96,7 @@ def file_metadata(config: FamilyConfig, record: storage.FamilyRecord) -> dict[st
         "seeds_json": json.dumps({spec.name: spec.seed for spec in config.sets}),
         "sizes_json": json.dumps({spec.name: spec.size for spec in config.sets}),
         "box_fractions_json": json.dumps({spec.name: spec.box_fraction for spec in config.sets}),
+        "covmats_json": json.dumps({spec.name: spec.covmat for spec in config.sets}),
         "class_settings_json": json.dumps(settings, sort_keys=True, default=str),
         "class_precision_json": json.dumps(precision_settings(settings), sort_keys=True),
         "classy_version": _version("classy"),
@@ -123,7 +124,7 @@ def prepare_family(config: FamilyConfig, out: Path) -> storage.FamilyRecord:
     record = storage.FamilyRecord(
         config_json=fingerprint,
         k=grid.k,
-        points={spec.name: latin_hypercube(config, spec) for spec in config.sets},
+        points={spec.name: sample_set(config, spec) for spec in config.sets},
         metadata={
             "kgrid_centre_class_size": grid.centre_k_size,
             "kgrid_domain_k_min": grid.k_min_domain,

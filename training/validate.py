@@ -23,6 +23,7 @@ from cosmicnet_cobaya.hook.bridge import classy, read_sources
 from cosmicnet_cobaya.hooked_class import HookedClass
 from cosmicnet_cobaya.planck import BEST_FIT
 from cosmicnet_cobaya.sources import SourceProvider
+from training.covmat import read_covmat
 from training.fisher import ShiftEstimate, finite_difference_jacobian, posterior_shift
 from training.plik import A_PLANCK_SIGMA, PlikLite
 
@@ -327,19 +328,6 @@ def target_report(summary: Mapping[str, Any]) -> dict[str, Any]:
     report["targets"] = dict(TARGETS)
     report["meets_targets"] = bool(all(passed))
     return report
-
-
-def read_covmat(path: Path) -> tuple[list[str], np.ndarray]:
-    """A Cobaya covmat file: parameter names from the ``#`` header, then the matrix."""
-    with open(path) as stream:
-        header = stream.readline()
-    if not header.startswith("#"):
-        raise ValueError(f"{path}: a covmat starts with '# name1 name2 ...'")
-    names = header[1:].split()
-    matrix = np.atleast_2d(np.loadtxt(path))
-    if matrix.shape != (len(names), len(names)):
-        raise ValueError(f"{path}: {len(names)} names but a {matrix.shape} matrix")
-    return names, matrix
 
 
 def fisher_points(
