@@ -210,5 +210,9 @@ def test_a_set_with_a_covmat_is_drawn_where_chains_go(lcdm: dict, tmp_path) -> N
     with pytest.raises(ConfigError, match=r"no row for \['omega_cdm', 'H0', 'tau_reio'\]"):
         sample_set(parse_config(raw), short)
     raw["sets"]["posterior"]["covmat"] = str(tmp_path / "nowhere.covmat")
+    nowhere = next(s for s in parse_config(raw).sets if s.name == "posterior")
+    with pytest.raises(ConfigError, match=r"nowhere\.covmat.*relative paths are read"):
+        sample_set(parse_config(raw), nowhere)
+    raw["sets"]["posterior"]["covmat"] = 3
     with pytest.raises(ConfigError, match="covmat must be the path of a Cobaya covmat file"):
         parse_config(raw)

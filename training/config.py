@@ -322,10 +322,11 @@ def _parse_sets(sets: Any) -> tuple[SetSpec, ...]:
             raise ConfigError(f"{where}.box_fraction must be in (0, 1] (got {fraction})")
         seed = _integer(entry["seed"], f"{where}.seed", 0)
         covmat = entry.get("covmat", "")
-        if not isinstance(covmat, str) or (covmat and not Path(covmat).is_file()):
+        # Read when the set's points are drawn (once, then frozen in family.h5), so a
+        # stored config still parses where the file is not.
+        if not isinstance(covmat, str):
             raise ConfigError(
-                f"{where}.covmat must be the path of a Cobaya covmat file (got {covmat!r}; "
-                "relative paths are read from the folder you run in)"
+                f"{where}.covmat must be the path of a Cobaya covmat file (got {covmat!r})"
             )
         specs.append(SetSpec(name=name, size=size, seed=seed, box_fraction=fraction, covmat=covmat))
     seeds = [spec.seed for spec in specs]

@@ -59,7 +59,7 @@ def gaussian_hypercube(config: FamilyConfig, spec: SetSpec) -> np.ndarray:
     except (OSError, ValueError, np.linalg.LinAlgError) as error:
         raise ConfigError(
             f"sets.{spec.name}.covmat: {error}; give a positive-definite Cobaya covmat "
-            f"with rows for {names}"
+            f"with rows for {names} (relative paths are read from the folder you run in)"
         ) from error
     lows, highs = _sampled_box(config, spec)
     centre = (lows + highs) / 2
