@@ -24,7 +24,6 @@ import json
 import logging
 from pathlib import Path
 
-import h5py
 import numpy as np
 from error_budget import ALL_NETWORKS, NO_NETWORK, MixedNetworks
 
@@ -33,6 +32,7 @@ from cosmicnet_cobaya.networks.provider import NetworkSourceProvider
 from cosmicnet_cobaya.planck import BEST_FIT, find_packages_path
 from training.config import parse_config
 from training.cosmology import compute_cosmology
+from training.dataset import open_set
 from training.fisher import posterior_shift
 from training.plik import PlikLite
 from training.storage import read_family
@@ -45,9 +45,8 @@ SOURCES = ("t0", "t1", "t2", "phi_plus_psi")
 
 def stored_points(path: Path, template: dict[str, float], count: int) -> dict[str, dict]:
     """The first ``count`` cosmologies of a generated set, other parameters as ``template``."""
-    with h5py.File(path, "r") as handle:
-        names = [str(name) for name in handle.attrs["param_names"]]
-        values = np.asarray(handle["points"][:count], dtype=float)
+    with open_set(path) as stored:
+        names, values = stored.param_names, stored.points[:count]
     points = {}
     for i, row in enumerate(values):
         point = dict(template)

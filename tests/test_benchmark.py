@@ -45,9 +45,13 @@ def test_fisher_budget_takes_points_from_a_generated_set(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
     fisher_budget = importlib.import_module("fisher_budget")
     path = tmp_path / "training.h5"
-    with h5py.File(path, "w") as handle:
-        handle.attrs["param_names"] = np.array(["omega_b", "H0"], dtype=object)
+    with h5py.File(path, "w") as handle:  # a set file's layout, no cosmology computed
+        names = {"param_names": ["omega_b", "H0"], "target_names": ["t0"]}
+        for key in ("param_names", "target_names", "scalar_names", "time_names"):
+            handle.attrs[key] = np.array(names.get(key, []), dtype=h5py.string_dtype())
+        handle["k"] = np.geomspace(1e-4, 1.0, 5)
         handle["points"] = np.array([[0.022, 67.0], [0.023, 68.0], [0.024, 69.0]])
+        handle["status"] = np.zeros(3, dtype=np.int8)
     template = {"omega_b": 0.0224, "H0": 67.66, "tau_reio": 0.054}
     points = fisher_budget.stored_points(path, template, 2)
     assert points == {
