@@ -60,3 +60,58 @@ def test_fisher_budget_takes_points_from_a_generated_set(tmp_path, monkeypatch):
     }
     assert template["H0"] == 67.66  # the template is not changed
     sys.modules.pop("fisher_budget", None)
+
+
+def test_interpolated_network_weights_are_the_mixture(tmp_path, monkeypatch):
+    """benchmarks/interpolate_networks.py: alpha 0 gives the base weights, alpha 1 the
+    other's, 0.25 a quarter of the way (on a copy of t1 with doubled weights)."""
+    import importlib
+    import io
+    import sys
+    import zipfile
+    from pathlib import Path
+
+    import h5py
+    import numpy as np
+
+    from cosmicnet_cobaya.classnet import DEFAULT_NETWORKS
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    interpolate = importlib.import_module("interpolate_networks")
+
+    def weights(path):
+        with zipfile.ZipFile(path) as archive:
+            data = archive.read("model.weights.h5")
+        found = {}
+        with h5py.File(io.BytesIO(data), "r") as handle:
+            handle.visititems(
+                lambda name, item: (
+                    found.__setitem__(name, item[()]) if isinstance(item, h5py.Dataset) else None
+                )
+            )
+        return found
+
+    base = Path(DEFAULT_NETWORKS) / "t1.keras"
+    members = interpolate._archive(base)  # a copy of t1 with every float weight doubled
+    buffer = io.BytesIO(members["model.weights.h5"])
+    with h5py.File(buffer, "r+") as handle:
+        handle.visititems(
+            lambda name, item: (
+                item.__setitem__(Ellipsis, 2 * item[()])
+                if isinstance(item, h5py.Dataset) and item.dtype.kind == "f"
+                else None
+            )
+        )
+    members["model.weights.h5"] = buffer.getvalue()
+    doubled = tmp_path / "doubled.keras"
+    with zipfile.ZipFile(doubled, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    start = weights(base)
+    for alpha, factor in ((0.0, 1.0), (1.0, 2.0), (0.25, 1.25)):
+        out = tmp_path / f"mixed_{alpha}.keras"
+        assert interpolate.interpolate_file(base, doubled, out, alpha) > 0
+        mixed = weights(out)
+        assert mixed.keys() == start.keys()
+        assert all(np.allclose(mixed[name], factor * start[name]) for name in start)
+    sys.modules.pop("interpolate_networks", None)

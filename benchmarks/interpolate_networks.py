@@ -1,0 +1,112 @@
+"""A network set whose named networks interpolate the weights of two sets.
+
+    .venv/bin/python benchmarks/interpolate_networks.py \
+        --base cosmicnet_cobaya/data/default_networks --other work/nets_tuned \
+        --names t0 --alpha 0.5 --out work/nets_mixed
+
+Copies ``--other`` (a set fine-tuned from ``--base`` with ``--init-from``) to
+``--out`` and sets each named network's weights to
+``(1 - alpha) * base + alpha * other`` ("model soup"): networks fine-tuned
+from the same start usually stay on one side of the loss landscape, so the
+mixture can keep part of what each learned (session 16: the box accuracy of
+the base t0 and the chain-point shifts of one tuned on posterior draws).
+Both sets must share the k grid and each network's normalisation; the
+metadata are ``--other``'s. Re-measure with ``cosmicnet validate``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import logging
+import shutil
+import zipfile
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from cosmicnet_cobaya.networks.network_set import read_metadata
+from training.kgrid import same_k_grid
+
+logger = logging.getLogger("interpolate_networks")
+WEIGHTS = "model.weights.h5"
+
+
+def _archive(path: Path) -> dict[str, bytes]:
+    """Every member of a ``.keras`` archive."""
+    with zipfile.ZipFile(path) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def interpolate_file(base: Path, other: Path, out: Path, alpha: float) -> int:
+    """Write ``out``: ``other``'s archive with interpolated float weights; returns their count."""
+    base_members, other_members = _archive(base), _archive(other)
+    buffer = io.BytesIO(other_members[WEIGHTS])
+    mixed = 0
+    with (
+        h5py.File(io.BytesIO(base_members[WEIGHTS]), "r") as base_weights,
+        h5py.File(buffer, "r+") as weights,
+    ):
+
+        def mix(name: str, item: object) -> None:
+            nonlocal mixed
+            if isinstance(item, h5py.Dataset) and item.dtype.kind == "f":
+                start = base_weights[name][()]
+                if start.shape != item.shape:
+                    raise ValueError(f"{base}: {name} is {start.shape}, not {item.shape}")
+                item[...] = (1 - alpha) * start + alpha * item[()]
+                mixed += 1
+
+        weights.visititems(mix)
+    other_members[WEIGHTS] = buffer.getvalue()
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, data in other_members.items():
+            archive.writestr(name, data)
+    return mixed
+
+
+def same_output(first: object, second: object) -> bool:
+    """Whether two networks' output transforms (kind, means, scales) are equal."""
+    a, b = first.to_dict(), second.to_dict()
+    return a.keys() == b.keys() and all(
+        np.array_equal(np.asarray(a[k]), np.asarray(b[k])) for k in a
+    )
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--base", type=Path, required=True, help="set fine-tuning started from")
+    parser.add_argument("--other", type=Path, required=True, help="fine-tuned set")
+    parser.add_argument("--names", required=True, help="comma-separated networks to mix")
+    parser.add_argument("--alpha", type=float, default=0.5, help="weight of --other (0-1)")
+    parser.add_argument("--out", type=Path, required=True, help="new set folder (replaced)")
+    args = parser.parse_args()
+    if not 0 <= args.alpha <= 1:
+        parser.error("--alpha must be in [0, 1]")
+    base, other = read_metadata(args.base), read_metadata(args.other)
+    if not same_k_grid(base.k, other.k):
+        parser.error("the two sets have different k grids")
+    names = args.names.split(",")
+    for name in names:
+        if name not in base.networks or name not in other.networks:
+            parser.error(f"{name} is not in both sets")
+        if not same_output(base.networks[name].output, other.networks[name].output):
+            parser.error(f"{name}: the sets normalise its output differently")
+    if args.out.exists():
+        shutil.rmtree(args.out)
+    shutil.copytree(args.other, args.out, ignore=shutil.ignore_patterns("checkpoints"))
+    for name in names:
+        entry = other.networks[name]
+        count = interpolate_file(
+            args.base / base.networks[name].file,
+            args.other / entry.file,
+            args.out / entry.file,
+            args.alpha,
+        )
+        logger.info("%s: %d weight arrays mixed, alpha %.3g", name, count, args.alpha)
+
+
+if __name__ == "__main__":
+    main()
