@@ -10,8 +10,8 @@ Copies ``--other`` (a set fine-tuned from ``--base`` with ``--init-from``) to
 from the same start usually stay on one side of the loss landscape, so the
 mixture can keep part of what each learned (session 16: the box accuracy of
 the base t0 and the chain-point shifts of one tuned on posterior draws).
-Both sets must share the k grid and each network's normalisation; the
-metadata are ``--other``'s. Re-measure with ``cosmicnet validate``.
+Both sets must share the k grid, the input normalisation and each named
+network's output normalisation; the metadata are ``--other``'s. Re-measure with ``cosmicnet validate``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import zipfile
 from pathlib import Path
 
 import h5py
-import numpy as np
 
 from cosmicnet_cobaya.networks.network_set import read_metadata
 from training.kgrid import same_k_grid
@@ -66,14 +65,6 @@ def interpolate_file(base: Path, other: Path, out: Path, alpha: float) -> int:
     return mixed
 
 
-def same_output(first: object, second: object) -> bool:
-    """Whether two networks' output transforms (kind, means, scales) are equal."""
-    a, b = first.to_dict(), second.to_dict()
-    return a.keys() == b.keys() and all(
-        np.array_equal(np.asarray(a[k]), np.asarray(b[k])) for k in a
-    )
-
-
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -86,13 +77,15 @@ def main() -> None:
     if not 0 <= args.alpha <= 1:
         parser.error("--alpha must be in [0, 1]")
     base, other = read_metadata(args.base), read_metadata(args.other)
-    if not same_k_grid(base.k, other.k):
-        parser.error("the two sets have different k grids")
+    if not same_k_grid(base.k, other.k) or base.normalisation.to_dict() != (
+        other.normalisation.to_dict()
+    ):
+        parser.error("the two sets have different k grids or input normalisations")
     names = args.names.split(",")
     for name in names:
         if name not in base.networks or name not in other.networks:
             parser.error(f"{name} is not in both sets")
-        if not same_output(base.networks[name].output, other.networks[name].output):
+        if base.networks[name].output.to_dict() != other.networks[name].output.to_dict():
             parser.error(f"{name}: the sets normalise its output differently")
     if args.out.exists():
         shutil.rmtree(args.out)
