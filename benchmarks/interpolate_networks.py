@@ -11,7 +11,8 @@ from the same start usually stay on one side of the loss landscape, so the
 mixture can keep part of what each learned (session 16: the box accuracy of
 the base t0 and the chain-point shifts of one tuned on posterior draws).
 Both sets must share the k grid, the input normalisation and each named
-network's output normalisation; the metadata are ``--other``'s. Re-measure with ``cosmicnet validate``.
+network's output normalisation; the metadata are ``--other``'s. Re-measure with
+``cosmicnet validate``.
 """
 
 from __future__ import annotations
