@@ -11,8 +11,10 @@ from the same start usually stay on one side of the loss landscape, so the
 mixture can keep part of what each learned (session 16: the box accuracy of
 the base t0 and the chain-point shifts of one tuned on posterior draws).
 Both sets must share the k grid, the input normalisation and each named
-network's output normalisation; the metadata are ``--other``'s. Re-measure with
-``cosmicnet validate``.
+network's output normalisation. The metadata are ``--other``'s, less its
+measured accuracy, plus a ``weight_mixture`` record in the provenance (which
+networks, alpha, and each parent's fine-tuning data). Re-measure with
+``cosmicnet validate --record``.
 """
 
 from __future__ import annotations
@@ -22,11 +24,13 @@ import io
 import logging
 import shutil
 import zipfile
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import h5py
 
-from cosmicnet_cobaya.networks.network_set import read_metadata
+from cosmicnet_cobaya.networks.network_set import NetworkSetMetadata, read_metadata
 from training.kgrid import same_k_grid
 
 logger = logging.getLogger("interpolate_networks")
@@ -66,6 +70,22 @@ def interpolate_file(base: Path, other: Path, out: Path, alpha: float) -> int:
     return mixed
 
 
+def mixture_provenance(
+    base: NetworkSetMetadata, other: NetworkSetMetadata, names: list[str], alpha: float
+) -> dict[str, Any]:
+    """``other``'s provenance for the mixed set: its accuracy dropped, the mixture recorded."""
+    provenance = {key: value for key, value in other.provenance.items() if key != "accuracy"}
+    provenance["weight_mixture"] = {
+        "networks": list(names),
+        "alpha": alpha,
+        "rule": "(1 - alpha) * base + alpha * other, every float weight",
+        "base_fine_tuning_data": base.provenance.get("fine_tuning_data"),
+        "other_fine_tuning_data": other.provenance.get("fine_tuning_data"),
+        "note": "the mixed networks' history is the other set's fine-tuning",
+    }
+    return provenance
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -100,6 +120,7 @@ def main() -> None:
             args.alpha,
         )
         logger.info("%s: %d weight arrays mixed, alpha %.3g", name, count, args.alpha)
+    replace(other, provenance=mixture_provenance(base, other, names, args.alpha)).write(args.out)
 
 
 if __name__ == "__main__":

@@ -75,6 +75,7 @@ def test_interpolated_network_weights_are_the_mixture(tmp_path, monkeypatch):
     import numpy as np
 
     from cosmicnet_cobaya.classnet import DEFAULT_NETWORKS
+    from cosmicnet_cobaya.networks.network_set import read_metadata
 
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
     interpolate = importlib.import_module("interpolate_networks")
@@ -114,4 +115,10 @@ def test_interpolated_network_weights_are_the_mixture(tmp_path, monkeypatch):
         mixed = weights(out)
         assert mixed.keys() == start.keys()
         assert all(np.allclose(mixed[name], factor * start[name]) for name in start)
+    shipped = read_metadata(DEFAULT_NETWORKS)
+    provenance = interpolate.mixture_provenance(shipped, shipped, ["t0"], 0.5)
+    assert "accuracy" in shipped.provenance and "accuracy" not in provenance
+    assert provenance["weight_mixture"]["networks"] == ["t0"]
+    assert provenance["weight_mixture"]["alpha"] == 0.5
+    assert provenance["data_hash"] == shipped.provenance["data_hash"]
     sys.modules.pop("interpolate_networks", None)
