@@ -1339,3 +1339,19 @@ def test_polarisation_network_trains_with_ee_and_te_weights(tmp_path):
         "t2", config, data, validation, norm, transform, tmp_path, progress=False
     )
     assert np.isfinite(history["val_loss"][0]) and history["val_loss"][0] > 0
+
+
+def test_configure_devices_names_device_and_backend(caplog):
+    """The device record names CPU or the GPU count and the log names Keras' backend."""
+    import logging
+
+    import keras
+
+    from training.pipeline import provenance
+    from training.train import _configure_devices
+
+    with caplog.at_level(logging.INFO, logger="training.train"):
+        device = _configure_devices()
+    assert device == "CPU" or device.startswith("GPU (")
+    assert f"the {keras.backend.backend()} backend" in caplog.text
+    assert provenance({})["versions"]["keras"] == keras.__version__

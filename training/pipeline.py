@@ -36,7 +36,15 @@ log = logging.getLogger(__name__)
 def provenance(extra: dict[str, Any]) -> dict[str, Any]:
     """CLASS and package versions plus ``extra`` (precision, data hash, config)."""
     versions = {}
-    for package in ("classy", "cosmicnet_cobaya", "keras", "tensorflow", "tensorflow-cpu"):
+    for package in (
+        "classy",
+        "cosmicnet_cobaya",
+        "keras",
+        "tensorflow",
+        "tensorflow-cpu",
+        "jax",
+        "torch",
+    ):
         try:
             versions[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:

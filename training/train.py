@@ -301,13 +301,29 @@ def retarget_output_layer(model: Any, old: OutputTransform, new: OutputTransform
 
 
 def _configure_devices() -> str:
-    import tensorflow as tf
+    """Name the device Keras trains on (any backend); TensorFlow grows GPU memory as needed."""
+    import keras
 
-    gpus = tf.config.list_physical_devices("GPU")
-    for gpu in gpus:
-        tf.config.experimental.set_memory_growth(gpu, True)
-    device = f"GPU ({len(gpus)})" if gpus else "CPU"
-    log.info("training on %s", device)
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        for gpu in gpus:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        count = len(gpus)
+    elif backend == "jax":
+        import jax
+
+        count = sum(device.platform == "gpu" for device in jax.devices())
+    elif backend == "torch":
+        import torch
+
+        count = torch.cuda.device_count()
+    else:
+        count = 0
+    device = f"GPU ({count})" if count else "CPU"
+    log.info("training on %s with the %s backend of Keras", device, backend)
     return device
 
 
