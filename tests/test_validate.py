@@ -106,6 +106,22 @@ def test_fisher_points_are_the_best_fit_then_test_or_chain_points(tmp_path):
         else:
             assert np.all(draws[:, column] == BEST_FIT[name])
 
+    # drawn one by one, as a single batch of 400 would be (seeds keep their points)
+    batch = np.random.default_rng(5).multivariate_normal(
+        [BEST_FIT[name] for name in sigma], np.diag([s**2 for s in sigma.values()]), size=400
+    )
+    assert np.array_equal(draws[:, [names.index(name) for name in sigma]], batch)
+
+    # a domain keeps the draws that lie inside, in order, and replaces the others
+    low, high = BEST_FIT["omega_b"] - 1.5e-4, BEST_FIT["omega_b"] + 1.5e-4
+    inside = fisher_points(tests, 41, covmat, seed=5, domain={"omega_b": [low, high], "w": [0, 1]})
+    assert len(inside) == 41
+    assert all(low <= p["omega_b"] <= high for p in inside.values())
+    kept = [p for label, p in chain.items() if label != "best_fit" and low <= p["omega_b"] <= high]
+    assert [p for label, p in inside.items() if label != "best_fit"] == kept[:40]
+    with pytest.raises(ValueError, match="outside the domain"):
+        fisher_points(tests, 3, covmat, seed=5, domain={"H0": [0, 1]})
+
     np.savetxt(covmat, np.eye(1), header="w0_fld")
     with pytest.raises(ValueError, match="not among the Fisher parameters"):
         fisher_points(tests, 2, covmat)

@@ -335,13 +335,16 @@ def fisher_points(
     count: int,
     covmat: Path | None = None,
     seed: int = 0,
+    domain: Mapping[str, Sequence[float]] | None = None,
 ) -> dict[str, dict[str, float]]:
     """Where to estimate the Fisher shift: the Planck best fit, then ``count - 1`` more.
 
     The others are test points (``test_i``) or, with ``covmat``, typical chain
     points (``chain_i``): draws from a Gaussian around the best fit with that
     covariance (over parameters of :data:`FISHER_STEPS`), the others held at
-    the best fit.
+    the best fit. A draw outside ``domain`` (the network set's training box,
+    where a chain would fall back to CLASS) is replaced by the next draw, so
+    the points of a seed whose draws all lie inside are unchanged.
     """
     names = [name for name in test_points[0] if name in BEST_FIT]
     chosen = {"best_fit": {name: BEST_FIT[name] for name in names}} if count > 0 else {}
@@ -354,11 +357,21 @@ def fisher_points(
     if unknown:
         raise ValueError(f"{covmat}: {unknown} are not among the Fisher parameters {FISHER_STEPS}")
     mean = np.array([BEST_FIT[name] for name in covmat_names])
-    draws = np.random.default_rng(seed).multivariate_normal(mean, matrix, size=extra)
-    for i, draw in enumerate(draws):
-        point = {name: BEST_FIT[name] for name in names}
-        point.update(zip(covmat_names, map(float, draw), strict=True))
-        chosen[f"chain_{i}"] = point
+    bounds = {name: domain[name] for name in covmat_names if domain and name in domain}
+    rng = np.random.default_rng(seed)
+    outside = 0
+    while len(chosen) < extra + 1:
+        draw = dict(
+            zip(covmat_names, map(float, rng.multivariate_normal(mean, matrix)), strict=True)
+        )
+        if any(not low <= draw[name] <= high for name, (low, high) in bounds.items()):
+            outside += 1
+            if outside > 100 * extra:
+                raise ValueError(f"{covmat}: almost every draw lies outside the domain {bounds}")
+            continue
+        chosen[f"chain_{len(chosen) - 1}"] = {**{name: BEST_FIT[name] for name in names}, **draw}
+    if outside:
+        log.info("%d chain-point draws outside the training domain were drawn again", outside)
     return chosen
 
 

@@ -147,7 +147,9 @@ def run(args: argparse.Namespace) -> int:
         points = test_points(args, metadata)
         if not points:
             raise ValueError("no test cosmologies")
-        fisher_at = fisher_points(points, args.fisher_points, args.fisher_covmat, args.seed)
+        fisher_at = fisher_points(
+            points, args.fisher_points, args.fisher_covmat, args.seed, metadata.domain
+        )
     except (NetworkSetError, ValueError, OSError) as error:
         logger.error("%s", error)
         return 2
