@@ -149,6 +149,12 @@ class KSplineMap:
         return matrix
 
     @functools.cached_property
+    def _float32_blocks(self) -> tuple[tuple[slice, slice, np.ndarray], ...]:
+        return tuple(
+            (targets, knots, block.astype(np.float32)) for targets, knots, block in self._blocks
+        )
+
+    @functools.cached_property
     def _blocks(self) -> tuple[tuple[slice, slice, np.ndarray], ...]:
         """(targets, knots, dense block) per :data:`SPLINE_BLOCK` consecutive targets.
 
@@ -170,10 +176,16 @@ class KSplineMap:
         """Move every row of ``values`` (n_rows, n_from) onto the target grid.
 
         Consecutive targets share most of their knots, so blocks of
-        :data:`SPLINE_BLOCK` targets are one dense matrix product each.
+        :data:`SPLINE_BLOCK` targets are one dense matrix product each.  float32
+        values are moved in float32 (the weights rounded to float32), anything
+        else in float64.
         """
-        moved = np.empty((values.shape[0], self.start.size))
-        for targets, knots, block in self._blocks:
+        single = values.dtype == np.float32
+        blocks = self._float32_blocks if single else self._blocks
+        moved = np.empty(
+            (values.shape[0], self.start.size), dtype=values.dtype if single else float
+        )
+        for targets, knots, block in blocks:
             moved[:, targets] = values[:, knots] @ block
         return moved
 

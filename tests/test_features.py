@@ -6,16 +6,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy.interpolate import CubicSpline
 from scipy.special import spherical_jn
 
 from cosmicnet_cobaya.features import (
+    BASIS_NAMES,
     J1_PEAK,
     J2_PEAK,
     SCALAR_NAMES,
     TIME_NAMES,
     CosmologyFeatures,
     FeatureError,
+    KBases,
     _bessel_j1_j2,
+    _near,
     compute_features,
     k_bases,
 )
@@ -73,6 +77,40 @@ def test_k_bases_limits_and_shapes() -> None:
     np.testing.assert_allclose(
         damping, np.exp(-((k[None, :] / features.time["k_D"][:, None]) ** 2)), rtol=0, atol=3e-7
     )
+
+
+def test_k_bases_are_one_array_the_networks_share() -> None:
+    features = _toy_features()
+    k = np.geomspace(1e-5, 1.0, 50)
+    bases = k_bases(features, k)
+    assert isinstance(bases, KBases) and tuple(bases) == BASIS_NAMES
+    assert bases.array.shape == (features.tau.size, k.size, 3)
+    assert bases.array.flags.c_contiguous
+    # The networks' k input is the array itself, its rows a view: no copies.
+    assert bases.stacked(BASIS_NAMES) is bases.array
+    rows = bases.rows(slice(10, 40))
+    assert np.shares_memory(rows.stacked(BASIS_NAMES), bases.array)
+    assert rows.array.flags.c_contiguous and rows.array.shape[0] == 30
+    # A subset, or another order, is a copy with the named bases in that order.
+    chosen = bases.stacked(("damping", "cos_in"))
+    np.testing.assert_array_equal(chosen[..., 0], bases["damping"])
+    np.testing.assert_array_equal(chosen[..., 1], bases["cos_in"])
+    assert "sin_in" in bases and "j1" not in bases
+    with pytest.raises(ValueError):
+        KBases(BASIS_NAMES, bases.array[..., :2])
+
+
+def test_splines_of_the_rows_near_the_range_match_the_whole_table() -> None:
+    # A CLASS-like table: 20000 rows, log-spaced in time, a smooth function.
+    table_tau = np.geomspace(1e-3, 14000.0, 20000)
+    columns = {"conf. time [Mpc]": table_tau, "r_s": np.sqrt(table_tau) * (1 + np.sin(table_tau))}
+    tau = np.geomspace(230.0, 14000.0, 600)
+    near = _near(columns, tau[0], tau[-1])
+    assert near["conf. time [Mpc]"].size < 0.3 * table_tau.size
+    assert near["conf. time [Mpc]"][0] < tau[0]
+    whole = CubicSpline(table_tau, columns["r_s"])(tau)
+    part = CubicSpline(near["conf. time [Mpc]"], near["r_s"])(tau)
+    np.testing.assert_allclose(part, whole, rtol=1e-13, atol=0)
 
 
 def test_features_refuse_unordered_tau() -> None:

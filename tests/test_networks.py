@@ -100,6 +100,12 @@ def test_output_transform_round_trip(kind):
     for block in blocks:
         y = restored.forward(block)
         np.testing.assert_allclose(restored.inverse(y), block, rtol=1e-12)
+    y = restored.forward(blocks[0]).astype(np.float32)
+    out = np.full((9, 7), np.nan)
+    written = restored.inverse(y, out=out[2:7])
+    assert np.shares_memory(written, out)
+    np.testing.assert_array_equal(out[2:7], restored.inverse(y))  # the same, in place
+    assert np.all(np.isnan(out[:2])) and np.all(np.isnan(out[7:]))
     stacked = np.concatenate([transform.forward(b) for b in blocks])
     assert abs(stacked.mean()) < 1e-10
     assert stacked.std() == pytest.approx(1.0, rel=1e-10)

@@ -11,7 +11,7 @@ import classy
 import numpy as np
 
 cimport numpy as cnp
-from libc.stdlib cimport calloc, free, malloc
+from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy
 
 cnp.import_array()
@@ -443,7 +443,7 @@ def output_table(object cosmo, str which):
     """
     cdef classy_mirror * m = _mirror(cosmo)
     cdef char * titles = <char *> calloc(_MAXTITLESTRINGLENGTH_, sizeof(char))
-    cdef double * data = NULL
+    cdef double * data
     cdef int status, rows, columns
     if titles == NULL:
         raise MemoryError()
@@ -464,19 +464,16 @@ def output_table(object cosmo, str which):
             raise HookError("CLASS could not list the %s output titles" % which)
         names = (<bytes> titles).decode().split("\t")[:-1]
         columns = len(names)
+        # CLASS writes the rows one after the other: the layout of a C-ordered array,
+        # so it writes straight into the array (no second copy).
         table = np.empty((rows, columns))
-        data = <double *> malloc(sizeof(double) * rows * columns)
-        if data == NULL:
-            raise MemoryError()
+        data = <double *> cnp.PyArray_DATA(table)
         if which == "background":
             status = background_output_data(&m.ba, columns, data)
         else:
             status = thermodynamics_output_data(&m.ba, &m.th, columns, data)
         if status == _FAILURE_:
             raise HookError("CLASS could not write the %s output table" % which)
-        if rows * columns > 0:
-            memcpy(<void *> cnp.PyArray_DATA(table), data, sizeof(double) * rows * columns)
         return names, table
     finally:
         free(titles)
-        free(data)

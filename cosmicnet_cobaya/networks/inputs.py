@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from cosmicnet_cobaya.features import KBases
 from cosmicnet_cobaya.networks.normalisation import InputNormalisation, Standardiser
 
 if TYPE_CHECKING:
@@ -133,7 +134,8 @@ def assemble_inputs(
     """The float32 input arrays of one network for every tau slice of a cosmology.
 
     ``bases`` is ``features.k_bases(features, k)`` on the network set's k grid,
-    computed once per cosmology and shared by all networks.
+    computed once per cosmology and shared by all networks (a :class:`KBases`,
+    whose stacked array the networks read without a copy, or any mapping).
     """
     n_tau = features.tau.size
     inputs: dict[str, np.ndarray] = {}
@@ -147,5 +149,8 @@ def assemble_inputs(
         row = norm.scales.apply(features.scalars)
         inputs["scales"] = np.broadcast_to(row, (n_tau, row.size))
     if spec.k_bases:
-        inputs["k"] = np.stack([bases[name] for name in spec.k_bases], axis=2)
+        if isinstance(bases, KBases):
+            inputs["k"] = bases.stacked(spec.k_bases)
+        else:
+            inputs["k"] = np.stack([bases[name] for name in spec.k_bases], axis=2)
     return {name: np.ascontiguousarray(value, dtype=np.float32) for name, value in inputs.items()}

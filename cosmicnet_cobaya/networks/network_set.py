@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from cosmicnet_cobaya.features import KBases
 from cosmicnet_cobaya.networks.forward import ForwardModelError, NumpyModel, load_numpy_model
 from cosmicnet_cobaya.networks.inputs import InputSpec, assemble_inputs
 from cosmicnet_cobaya.networks.normalisation import InputNormalisation, OutputTransform
@@ -242,19 +243,48 @@ class NetworkSet:
         if not np.any(mask):
             return mask, np.empty((0, self.k.size))
         rows = consecutive_rows(mask)
+        return mask, self._predict_rows(name, features, bases, rows)
+
+    def _predict_rows(
+        self,
+        name: str,
+        features: CosmologyFeatures,
+        bases: Mapping[str, np.ndarray],
+        rows: slice,
+        out: np.ndarray | None = None,
+    ) -> np.ndarray:
+        entry = self.metadata.networks[name]
+        if isinstance(bases, KBases):
+            row_bases: Mapping[str, np.ndarray] = bases.rows(rows)
+        else:
+            row_bases = {key: value[rows] for key, value in bases.items()}
         norm = self.metadata.normalisation
-        row_bases = {key: value[rows] for key, value in bases.items()}
         inputs = assemble_inputs(features.rows(rows), entry.inputs, norm, row_bases)
-        return mask, entry.output.inverse(self.models[name](inputs))
+        return entry.output.inverse(self.models[name](inputs), out=out)
 
     def predict_source(
-        self, source: str, features: CosmologyFeatures, bases: Mapping[str, np.ndarray]
+        self,
+        source: str,
+        features: CosmologyFeatures,
+        bases: Mapping[str, np.ndarray],
+        dtype: type = np.float64,
     ) -> np.ndarray:
-        """Source ``source`` (float64, (n_tau, n_k)) from every network serving it."""
-        values = np.full((features.tau.size, self.k.size), np.nan)
+        """Source ``source`` ((n_tau, n_k), ``dtype``) from every network serving it.
+
+        Rows no network serves are NaN.  ``dtype=np.float32`` keeps the networks'
+        own precision (inference); float64 is the default.
+        """
+        values = np.empty((features.tau.size, self.k.size), dtype=dtype)
+        served = np.zeros(features.tau.size, dtype=bool)
+        tau_rec = features.scalars["tau_rec"]
         for entry in self.metadata.networks_of(source):
-            mask, predicted = self.predict(entry.name, features, bases)
-            values[mask] = predicted
+            mask = rows_in_range(features.tau, tau_rec, entry.tau_range)
+            if not np.any(mask):
+                continue
+            rows = consecutive_rows(mask)
+            self._predict_rows(entry.name, features, bases, rows, out=values[rows])
+            served[rows] = True
+        values[~served] = np.nan
         return values
 
 

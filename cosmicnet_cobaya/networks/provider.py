@@ -122,8 +122,11 @@ class NetworkSourceProvider:
         values: dict[str, np.ndarray] = {}
         tick = time.perf_counter()
         for name in needed:
-            values[name] = self.networks.predict_source(name, features, bases)
-            if not np.all(np.isfinite(values[name])):
+            # float32, the networks' precision: the move onto CLASS's k list runs in
+            # float32 too (twice as fast), and the install converts to double.
+            values[name] = self.networks.predict_source(name, features, bases, np.float32)
+            # A sum is finite only when every term is (and sums no temporary array).
+            if not np.isfinite(np.sum(values[name])):
                 raise SourcesDeclinedError(f"the networks of {name} predicted non-finite sources")
         forward_time = time.perf_counter() - tick
         total = time.perf_counter() - start
