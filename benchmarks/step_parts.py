@@ -7,9 +7,11 @@ set's l_max), CLASS runs to thermodynamics and prepares its perturbation
 structure once; then each part of what ``NetworkSourceProvider`` and the
 install do is timed on its own, best of ``--repeat`` runs: the features
 (CLASS's background and thermodynamics tables, splined), the k bases, each
-network's forward pass and output inverse, the spline map onto CLASS's k list
-and the install into CLASS.  A sum of best times, so a lower bound of the
-step's time in a chain, where caches are colder.
+network's forward pass and output inverse, the spline map onto CLASS's k
+list, the move of the sources onto it and the install into CLASS, each as
+``NetworkSourceProvider`` and the hook run it (float32 sources).  A sum of
+best times, so a lower bound of the step's time in a chain, where caches are
+colder.
 """
 
 from __future__ import annotations
@@ -29,13 +31,14 @@ from cosmicnet_cobaya.classnet import DEFAULT_NETWORKS
 from cosmicnet_cobaya.features import compute_features, k_bases
 from cosmicnet_cobaya.hook import bridge
 from cosmicnet_cobaya.networks.inputs import assemble_inputs
+from cosmicnet_cobaya.networks.network_set import DERIVED_SOURCES
 from cosmicnet_cobaya.networks.provider import (
     NetworkSourceProvider,
     cosmology_params,
 )
 from cosmicnet_cobaya.networks.time_ranges import consecutive_rows, rows_in_range
 from cosmicnet_cobaya.planck import BEST_FIT
-from cosmicnet_cobaya.sources import KSplineMap
+from cosmicnet_cobaya.sources import KSplineMap, SourceGrid, base_sources
 from training.validate import ValidationSettings
 
 logger = logging.getLogger("step_parts")
@@ -77,35 +80,35 @@ def main() -> None:
         rows.append(("k bases", ms))
         tau_rec = features.scalars["tau_rec"]
         norm = networks.metadata.normalisation
-        needed = {networks.metadata.networks[name].source for name in networks.metadata.networks}
+        scaled = {
+            name: DERIVED_SOURCES[name] for name in prepared.source_names if name in DERIVED_SOURCES
+        }
         values: dict[str, np.ndarray] = {}
-        for source in [name for name in prepared.source_names if name in needed]:
-            values[source] = np.full((prepared.tau.size, networks.k.size), np.nan)
+        for source in base_sources(prepared.source_names, scaled):
+            # As NetworkSourceProvider: float32 sources, each network's rows written in place.
+            values[source] = np.full((prepared.tau.size, networks.k.size), np.nan, np.float32)
             for entry in networks.metadata.networks_of(source):
                 mask = rows_in_range(features.tau, tau_rec, entry.tau_range)
                 served = consecutive_rows(mask)
-                row_bases = {key: value[served] for key, value in bases.items()}
-                inputs = assemble_inputs(features.rows(served), entry.inputs, norm, row_bases)
+                inputs = assemble_inputs(
+                    features.rows(served), entry.inputs, norm, bases.rows(served)
+                )
                 model = networks.models[entry.name]
                 ms_forward, raw = best_ms(lambda m=model, i=inputs: m(i), args.repeat)
-                ms_inverse, physical = best_ms(
-                    lambda e=entry, r=raw: e.output.inverse(r), args.repeat
+                rows_out = values[source][served]
+                ms_inverse, _ = best_ms(
+                    lambda e=entry, r=raw, o=rows_out: e.output.inverse(r, out=o), args.repeat
                 )
                 rows.append(
                     (f"{entry.name}: forward ({served.stop - served.start} rows)", ms_forward)
                 )
                 rows.append((f"{entry.name}: output inverse", ms_inverse))
-                values[source][served] = physical
-        if "p" in prepared.source_names:
-            values["p"] = np.sqrt(6.0) * values["t2"]
         k_to = np.clip(prepared.k, networks.k[0], networks.k[-1])
-        ms, spline = best_ms(lambda: KSplineMap.between(networks.k, k_to), args.repeat)
+        ms, _ = best_ms(lambda: KSplineMap.between(networks.k, k_to), args.repeat)
         rows.append(("spline map onto CLASS's k", ms))
-        ms, moved = best_ms(
-            lambda: {name: spline.apply(values[name]) for name in prepared.source_names},
-            args.repeat,
-        )
-        rows.append((f"spline applied ({len(prepared.source_names)} sources)", ms))
+        grid = SourceGrid(k=networks.k, values=values, scaled=scaled)
+        ms, moved = best_ms(lambda: grid.on_class_grid(prepared), args.repeat)
+        rows.append((f"move onto CLASS's k ({len(values)} sources, float32)", ms))
         ms, _ = best_ms(lambda: bridge.install_sources(cosmo, moved), args.repeat)
         rows.append(("install into CLASS", ms))
     cosmo.struct_cleanup()

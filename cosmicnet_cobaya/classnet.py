@@ -25,6 +25,43 @@ DEFAULT_NETWORKS = Path(__file__).resolve().parent / "data" / "default_networks"
 """The network set used with ``networks: null`` (not shipped yet)."""
 
 
+ACCURACY_FIGURES: tuple[tuple[str, str, str, bool], ...] = (
+    ("tt_fraction_within_0.3pct_l30_2500", "TT within 0.3% for {} of them", "{:.0%}", True),
+    (
+        "max_abs_error_in_planck_sigma",
+        "largest binned error {} of the plik_lite error",
+        "{:.3f}",
+        False,
+    ),
+    (
+        "max_abs_error_in_per_l_planck_sigma",
+        "largest per-l error {} of the Planck error",
+        "{:.3f}",
+        False,
+    ),
+    ("max_abs_shift_in_sigma", "largest Fisher shift {} sigma", "{:.3f}", False),
+)
+"""Recorded accuracy figures: key, wording, number format, whether larger is better."""
+
+
+def describe_accuracy(report: dict) -> str:
+    """The recorded figures of one validation, each with its target and whether it is met."""
+    targets = report.get("targets", {})
+    parts = []
+    for key, wording, number, larger_is_better in ACCURACY_FIGURES:
+        if key not in report:
+            continue
+        text = wording.format(number.format(report[key]))
+        if key in targets:
+            target = targets[key]
+            met = report[key] >= target if larger_is_better else report[key] < target
+            relation = ">=" if larger_is_better else "<"
+            verdict = "met" if met else "MISSED"
+            text += f" (target {relation} {number.format(target)}: {verdict})"
+        parts.append(text)
+    return ", ".join(parts)
+
+
 class ClassNet(classy):
     """CLASS with neural-network source functions, as a Cobaya theory."""
 
@@ -84,25 +121,17 @@ class ClassNet(classy):
         return provider
 
     def _report_accuracy(self, accuracy: dict) -> None:
-        """Log the set's recorded validation; warn when it misses the accuracy targets."""
+        """Log the set's recorded validation; warn, naming the missed targets, if any."""
         for mode, report in accuracy.items():
-            within = 100 * report.get("tt_fraction_within_0.3pct_l30_2500", 0.0)
-            parts = [
-                f"{report.get('n_cosmologies')} test cosmologies ({mode} non-linear): TT within "
-                f"0.3% for {within:.0f}% of them"
-            ]
-            if "max_abs_error_in_per_l_planck_sigma" in report:
-                per_l = report["max_abs_error_in_per_l_planck_sigma"]
-                parts.append(f"largest error {per_l:.3f} of the per-l Planck error")
-            if "max_abs_shift_in_sigma" in report:
-                parts.append(f"largest Fisher shift {report['max_abs_shift_in_sigma']:.2f} sigma")
-            figures = ", ".join(parts)
+            figures = describe_accuracy(report)
+            header = f"{report.get('n_cosmologies')} test cosmologies ({mode} non-linear)"
             if report.get("meets_targets"):
-                self.log.info("Network set validated on %s", figures)
+                self.log.info("Network set validated on %s: %s", header, figures)
             else:
                 self.log.warning(
-                    "The network set misses its accuracy targets (%s): posteriors may be "
+                    "The network set misses accuracy targets on %s: %s. Posteriors may be "
                     "biased; check with `cosmicnet validate` or use `sources: class`.",
+                    header,
                     figures,
                 )
 

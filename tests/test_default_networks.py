@@ -43,9 +43,16 @@ def test_recorded_accuracy_is_logged_with_its_figures(caplog):
     message = caplog.records[-1].getMessage()
     level = logging.INFO if report["meets_targets"] else logging.WARNING
     assert caplog.records[-1].levelno == level
-    assert f"{report['max_abs_error_in_per_l_planck_sigma']:.3f} of the per-l" in message
-    assert f"{report['max_abs_shift_in_sigma']:.2f} sigma" in message
+    assert f"per-l error {report['max_abs_error_in_per_l_planck_sigma']:.3f} of the" in message
+    assert f"{report['max_abs_shift_in_sigma']:.3f} sigma" in message
+    # Each figure says whether it meets its target; a warning names what is missed.
+    binned = report["max_abs_error_in_planck_sigma"]
+    verdict = "met" if binned < report["targets"]["max_abs_error_in_planck_sigma"] else "MISSED"
+    assert (
+        f"binned error {binned:.3f} of the plik_lite error (target < 0.050: {verdict})" in message
+    )
+    assert ("MISSED" in message) == (not report["meets_targets"])
     minimal = {"n_cosmologies": 3, "tt_fraction_within_0.3pct_l30_2500": 1.0}
     ClassNet._report_accuracy(SimpleNamespace(log=log), {"none": minimal})
-    expected = "(3 test cosmologies (none non-linear): TT within 0.3% for 100% of them):"
+    expected = "on 3 test cosmologies (none non-linear): TT within 0.3% for 100% of them."
     assert expected in caplog.records[-1].getMessage()
