@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from cosmicnet_cobaya.classnet import DEFAULT_NETWORKS
-from cosmicnet_cobaya.features import CosmologyFeatures
+from cosmicnet_cobaya.features import CosmologyFeatures, KBases
 from cosmicnet_cobaya.networks.provider import NetworkSourceProvider
 from cosmicnet_cobaya.planck import BEST_FIT, find_packages_path
 from training.dataset import open_set
@@ -57,16 +57,20 @@ class MixedNetworks:
         return getattr(self._networks, name)
 
     def predict_source(
-        self, source: str, features: CosmologyFeatures, bases: Mapping[str, np.ndarray]
+        self,
+        source: str,
+        features: CosmologyFeatures,
+        bases: KBases,
+        dtype: type = np.float64,
     ) -> np.ndarray:
-        """Stored source, with the rows of the networks in ``use`` predicted."""
+        """Stored source, with the rows of the networks in ``use`` predicted (``dtype``)."""
         truth = self.truth[source]
         if truth.shape[0] != features.tau.size:
             raise RuntimeError(
                 f"CLASS sampled {features.tau.size} tau values but the test set stores "
                 f"{truth.shape[0]}: run with the precision the data were generated with"
             )
-        values = np.array(truth, dtype=np.float64)
+        values = np.array(truth, dtype=dtype)
         for entry in self._networks.metadata.networks_of(source):
             if entry.name in self.use:
                 mask, predicted = self._networks.predict(entry.name, features, bases)

@@ -31,7 +31,7 @@ from cosmicnet_cobaya.classnet import DEFAULT_NETWORKS
 from cosmicnet_cobaya.features import compute_features, k_bases
 from cosmicnet_cobaya.hook import bridge
 from cosmicnet_cobaya.networks.inputs import assemble_inputs
-from cosmicnet_cobaya.networks.network_set import DERIVED_SOURCES
+from cosmicnet_cobaya.networks.network_set import derived_sources
 from cosmicnet_cobaya.networks.provider import (
     NetworkSourceProvider,
     cosmology_params,
@@ -80,9 +80,7 @@ def main() -> None:
         rows.append(("k bases", ms))
         tau_rec = features.scalars["tau_rec"]
         norm = networks.metadata.normalisation
-        scaled = {
-            name: DERIVED_SOURCES[name] for name in prepared.source_names if name in DERIVED_SOURCES
-        }
+        scaled = derived_sources(prepared.source_names)
         values: dict[str, np.ndarray] = {}
         for source in base_sources(prepared.source_names, scaled):
             # As NetworkSourceProvider: float32 sources, each network's rows written in place.

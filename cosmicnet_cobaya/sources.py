@@ -182,9 +182,8 @@ class KSplineMap:
         """
         single = values.dtype == np.float32
         blocks = self._float32_blocks if single else self._blocks
-        moved = np.empty(
-            (values.shape[0], self.start.size), dtype=values.dtype if single else float
-        )
+        dtype = np.float32 if single else np.float64
+        moved = np.empty((values.shape[0], self.start.size), dtype=dtype)
         for targets, knots, block in blocks:
             moved[:, targets] = values[:, knots] @ block
         return moved

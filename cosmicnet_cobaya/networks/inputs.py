@@ -129,13 +129,13 @@ def assemble_inputs(
     features: CosmologyFeatures,
     spec: InputSpec,
     norm: InputNormalisation,
-    bases: Mapping[str, np.ndarray],
+    bases: KBases,
 ) -> dict[str, np.ndarray]:
     """The float32 input arrays of one network for every tau slice of a cosmology.
 
     ``bases`` is ``features.k_bases(features, k)`` on the network set's k grid,
-    computed once per cosmology and shared by all networks (a :class:`KBases`,
-    whose stacked array the networks read without a copy, or any mapping).
+    computed once per cosmology and shared by all networks: the networks read its
+    stacked array without a copy.
     """
     n_tau = features.tau.size
     inputs: dict[str, np.ndarray] = {}
@@ -149,8 +149,5 @@ def assemble_inputs(
         row = norm.scales.apply(features.scalars)
         inputs["scales"] = np.broadcast_to(row, (n_tau, row.size))
     if spec.k_bases:
-        if isinstance(bases, KBases):
-            inputs["k"] = bases.stacked(spec.k_bases)
-        else:
-            inputs["k"] = np.stack([bases[name] for name in spec.k_bases], axis=2)
+        inputs["k"] = bases.stacked(spec.k_bases)
     return {name: np.ascontiguousarray(value, dtype=np.float32) for name, value in inputs.items()}

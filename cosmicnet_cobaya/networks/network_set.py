@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,6 +46,11 @@ FORMAT_VERSION = 1
 METADATA_FILE = "metadata.json"
 DERIVED_SOURCES: dict[str, tuple[str, float]] = {"p": ("t2", math.sqrt(6.0))}
 """Sources that are another network's output times a constant: p = sqrt(6) t2."""
+
+
+def derived_sources(names: Sequence[str]) -> dict[str, tuple[str, float]]:
+    """The sources among ``names`` that are derived, ``name -> (base, factor)``."""
+    return {name: DERIVED_SOURCES[name] for name in names if name in DERIVED_SOURCES}
 
 
 class NetworkSetError(RuntimeError):
@@ -229,8 +234,15 @@ class NetworkSet:
         """The family k grid every network predicts on [1/Mpc]."""
         return self.metadata.k
 
+    def _rows_served(
+        self, entry: NetworkEntry, features: CosmologyFeatures
+    ) -> tuple[np.ndarray, slice | None]:
+        """Mask over ``features.tau`` of ``entry``'s tau range, and its rows as a slice."""
+        mask = rows_in_range(features.tau, features.scalars["tau_rec"], entry.tau_range)
+        return mask, consecutive_rows(mask) if np.any(mask) else None
+
     def predict(
-        self, name: str, features: CosmologyFeatures, bases: Mapping[str, np.ndarray]
+        self, name: str, features: CosmologyFeatures, bases: KBases
     ) -> tuple[np.ndarray, np.ndarray]:
         """Rows served by network ``name`` and its physical prediction there.
 
@@ -239,34 +251,28 @@ class NetworkSet:
         :func:`~cosmicnet_cobaya.features.k_bases` of ``features`` on :attr:`k`.
         """
         entry = self.metadata.networks[name]
-        mask = rows_in_range(features.tau, features.scalars["tau_rec"], entry.tau_range)
-        if not np.any(mask):
+        mask, rows = self._rows_served(entry, features)
+        if rows is None:
             return mask, np.empty((0, self.k.size))
-        rows = consecutive_rows(mask)
-        return mask, self._predict_rows(name, features, bases, rows)
+        return mask, self._predict_rows(entry, features, bases, rows)
 
     def _predict_rows(
         self,
-        name: str,
+        entry: NetworkEntry,
         features: CosmologyFeatures,
-        bases: Mapping[str, np.ndarray],
+        bases: KBases,
         rows: slice,
         out: np.ndarray | None = None,
     ) -> np.ndarray:
-        entry = self.metadata.networks[name]
-        if isinstance(bases, KBases):
-            row_bases: Mapping[str, np.ndarray] = bases.rows(rows)
-        else:
-            row_bases = {key: value[rows] for key, value in bases.items()}
         norm = self.metadata.normalisation
-        inputs = assemble_inputs(features.rows(rows), entry.inputs, norm, row_bases)
-        return entry.output.inverse(self.models[name](inputs), out=out)
+        inputs = assemble_inputs(features.rows(rows), entry.inputs, norm, bases.rows(rows))
+        return entry.output.inverse(self.models[entry.name](inputs), out=out)
 
     def predict_source(
         self,
         source: str,
         features: CosmologyFeatures,
-        bases: Mapping[str, np.ndarray],
+        bases: KBases,
         dtype: type = np.float64,
     ) -> np.ndarray:
         """Source ``source`` ((n_tau, n_k), ``dtype``) from every network serving it.
@@ -276,14 +282,11 @@ class NetworkSet:
         """
         values = np.empty((features.tau.size, self.k.size), dtype=dtype)
         served = np.zeros(features.tau.size, dtype=bool)
-        tau_rec = features.scalars["tau_rec"]
         for entry in self.metadata.networks_of(source):
-            mask = rows_in_range(features.tau, tau_rec, entry.tau_range)
-            if not np.any(mask):
-                continue
-            rows = consecutive_rows(mask)
-            self._predict_rows(entry.name, features, bases, rows, out=values[rows])
-            served[rows] = True
+            mask, rows = self._rows_served(entry, features)
+            if rows is not None:
+                self._predict_rows(entry, features, bases, rows, out=values[rows])
+                served |= mask
         values[~served] = np.nan
         return values
 

@@ -14,9 +14,9 @@ from cosmicnet_cobaya.features import compute_features, k_bases
 from cosmicnet_cobaya.hook.bridge import PreparedPerturbations
 from cosmicnet_cobaya.networks.domain import domain_violations
 from cosmicnet_cobaya.networks.network_set import (
-    DERIVED_SOURCES,
     NetworkSet,
     NetworkSetError,
+    derived_sources,
     load_network_set,
 )
 from cosmicnet_cobaya.sources import SourceGrid, SourcesDeclinedError, base_sources
@@ -115,9 +115,7 @@ class NetworkSourceProvider:
         features = compute_features(cosmo, prepared.tau, params)
         bases = k_bases(features, self.k)  # float32, shared by every network
         features_time = time.perf_counter() - start
-        scaled = {
-            name: DERIVED_SOURCES[name] for name in prepared.source_names if name in DERIVED_SOURCES
-        }
+        scaled = derived_sources(prepared.source_names)
         needed = base_sources(prepared.source_names, scaled)
         values: dict[str, np.ndarray] = {}
         tick = time.perf_counter()
