@@ -7,7 +7,8 @@ set's l_max), CLASS runs to thermodynamics and prepares its perturbation
 structure once; then each part of what ``NetworkSourceProvider`` and the
 install do is timed on its own, best of ``--repeat`` runs: the features
 (CLASS's background and thermodynamics tables, splined), the k bases, each
-network's forward pass and output inverse, the spline map onto CLASS's k
+network's forward pass and output inverse (for a network averaged over
+reference optical depths, all of it together), the spline map onto CLASS's k
 list, the move of the sources onto it and the install into CLASS, each as
 ``NetworkSourceProvider`` and the hook run it (float32 sources).  A sum of
 best times, so a lower bound of the step's time in a chain, where caches are
@@ -88,6 +89,17 @@ def main() -> None:
             for entry in networks.metadata.networks_of(source):
                 mask = rows_in_range(features.tau, tau_rec, entry.tau_range)
                 served = consecutive_rows(mask)
+                if entry.tau_reio_references:
+                    # Inputs, forward passes and inverses at every reference, and their mean.
+                    ms, _ = best_ms(
+                        lambda e=entry, s=served, o=values[source][served]: networks._predict_rows(
+                            e, features, bases, s, out=o
+                        ),
+                        args.repeat,
+                    )
+                    label = f"{len(entry.tau_reio_references)} tau_reio references"
+                    rows.append((f"{entry.name}: {label} ({served.stop - served.start} rows)", ms))
+                    continue
                 inputs = assemble_inputs(
                     features.rows(served), entry.inputs, norm, bases.rows(served)
                 )

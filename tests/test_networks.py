@@ -571,6 +571,14 @@ def test_export_strips_optimizer_state_and_reproduces_outputs(trained_set, tmp_p
     for entry in read_metadata(out).networks.values():
         assert (out / entry.file).stat().st_size < (trained_set / entry.file).stat().st_size
     assert load_network_set(out).metadata.to_dict() == read_metadata(trained_set).to_dict()
+    averaged = tmp_path / "averaged"
+    argv = ["export", str(trained_set), "--out", str(averaged)]
+    assert main([*argv, "--tau-reio-references", "0.05", "0.06"]) == 0
+    references = {
+        name: entry.tau_reio_references for name, entry in read_metadata(averaged).networks.items()
+    }
+    # t0 stops at 1.5 tau_rec; t2 serves every time and delta_m is no CMB source.
+    assert references == {"t0": (0.05, 0.06), "t0_late": (), "t2": (), "delta_m": ()}
     assert main(["export", str(trained_set), "--out", str(tmp_path / "small"), "--max-mb", "1e-4"])
     assert main(["export", str(trained_set), "--out", str(trained_set)]) == 2
 

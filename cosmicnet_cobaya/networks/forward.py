@@ -12,7 +12,7 @@ import io
 import json
 import re
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -265,14 +265,46 @@ class NumpyModel:
         missing = [name for name in self.input_names if name not in self.input_shapes]
         if missing:
             raise ForwardModelError(f"model inputs {missing} have no InputLayer")
+        depends: dict[str, frozenset[str]] = {name: frozenset([name]) for name in self.input_names}
+        for step in self._steps:
+            depends[step.name] = frozenset().union(*(depends[name] for name in step.inputs))
+        self._depends = depends
 
     def __call__(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray | list[np.ndarray]:
         """Evaluate on a batch: ``inputs`` maps input-layer names to arrays."""
+        return self._evaluate(inputs, {}, frozenset())
+
+    def evaluate_many(
+        self, batches: Sequence[Mapping[str, np.ndarray]], shared: Sequence[str] = ()
+    ) -> list[np.ndarray | list[np.ndarray]]:
+        """Evaluate several batches whose inputs named in ``shared`` are the same.
+
+        The layers that depend on the shared inputs alone (the k-bases branch,
+        say) run once, for the first batch; the results equal calling the model
+        on each batch.
+        """
+        shared_names = frozenset(shared)
+        unknown = sorted(shared_names - set(self.input_names))
+        if unknown:
+            raise KeyError(f"shared inputs {unknown} are not inputs of {self.name}")
+        cache: dict[str, np.ndarray] = {}
+        return [self._evaluate(batch, cache, shared_names) for batch in batches]
+
+    def _evaluate(
+        self,
+        inputs: Mapping[str, np.ndarray],
+        cache: dict[str, np.ndarray],
+        shared: frozenset[str],
+    ) -> np.ndarray | list[np.ndarray]:
         missing = [name for name in self.input_names if name not in inputs]
         if missing:
             raise KeyError(f"missing model inputs {missing}")
         values = {name: np.asarray(inputs[name], dtype=np.float32) for name in self.input_names}
         for step in self._steps:
+            reusable = bool(shared) and self._depends[step.name] <= shared
+            if reusable and step.name in cache:
+                values[step.name] = cache[step.name]
+                continue
             args = [values[name] for name in step.inputs]
             if step.merge == "concatenate":
                 values[step.name] = np.concatenate(args, axis=-1)
@@ -280,6 +312,8 @@ class NumpyModel:
                 values[step.name] = np.sum(args, axis=0)
             else:
                 values[step.name] = step.operation(args[0])
+            if reusable:
+                cache[step.name] = values[step.name]
         outputs = [values[name] for name in self.output_names]
         return outputs[0] if len(outputs) == 1 else outputs
 

@@ -26,6 +26,13 @@ from cosmicnet_cobaya.features import KBases
 from cosmicnet_cobaya.networks.forward import ForwardModelError, NumpyModel, load_numpy_model
 from cosmicnet_cobaya.networks.inputs import InputSpec, assemble_inputs
 from cosmicnet_cobaya.networks.normalisation import InputNormalisation, OutputTransform
+from cosmicnet_cobaya.networks.reionization import (
+    TAU_REIO,
+    at_reference,
+    check_scales_with_tau_reio,
+    mean_of,
+    parse_references,
+)
 from cosmicnet_cobaya.networks.time_ranges import (
     FULL_RANGE,
     TauRange,
@@ -62,7 +69,9 @@ class NetworkEntry:
     """One network of a set: its file, inputs, output transform and records.
 
     ``source`` is the CLASS source it predicts (default: its name) and
-    ``tau_range`` the slices it serves, in units of tau_rec.
+    ``tau_range`` the slices it serves, in units of tau_rec.  With
+    ``tau_reio_references`` its prediction is the mean of its rescaled
+    predictions at those optical depths (:mod:`~cosmicnet_cobaya.networks.reionization`).
     """
 
     name: str
@@ -74,10 +83,13 @@ class NetworkEntry:
     selection: dict[str, Any] = field(default_factory=dict)
     source: str = ""
     tau_range: TauRange = FULL_RANGE
+    tau_reio_references: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.source:
             object.__setattr__(self, "source", self.name)
+        if self.tau_reio_references:
+            check_scales_with_tau_reio(self.source, self.tau_range, f"networks.{self.name}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -90,6 +102,11 @@ class NetworkEntry:
             "architecture": self.architecture,
             "history": self.history,
             "selection": self.selection,
+            **(
+                {"tau_reio_references": list(self.tau_reio_references)}
+                if self.tau_reio_references
+                else {}
+            ),
         }
 
     @classmethod
@@ -105,6 +122,9 @@ class NetworkEntry:
             selection=dict(data.get("selection", {})),
             source=str(data.get("source", name)),
             tau_range=parse_tau_range(data.get("tau_range"), f"networks.{name}.tau_range"),
+            tau_reio_references=parse_references(
+                data.get("tau_reio_references"), f"networks.{name}.tau_reio_references"
+            ),
         )
 
 
@@ -155,6 +175,12 @@ class NetworkSetMetadata:
                 check_no_overlap({entry.name: entry.tau_range for entry in entries})
             except ValueError as error:
                 raise NetworkSetError(f"the networks of source {source}: {error}") from error
+        averaged = [name for name, entry in networks.items() if entry.tau_reio_references]
+        if averaged and TAU_REIO not in data["param_names"]:
+            raise NetworkSetError(
+                f"networks {averaged} have tau_reio_references, but {TAU_REIO} is not among "
+                f"the set's parameters {data['param_names']}: remove the references"
+            )
         k = np.asarray(data["k"], dtype=float)
         if k.ndim != 1 or k.size < 2 or np.any(np.diff(k) <= 0):
             raise NetworkSetError("the k grid in metadata.json is not an increasing list")
@@ -265,8 +291,35 @@ class NetworkSet:
         out: np.ndarray | None = None,
     ) -> np.ndarray:
         norm = self.metadata.normalisation
+        if entry.tau_reio_references:
+            return self._predict_rows_averaged(entry, features.rows(rows), bases.rows(rows), out)
         inputs = assemble_inputs(features.rows(rows), entry.inputs, norm, bases.rows(rows))
         return entry.output.inverse(self.models[entry.name](inputs), out=out)
+
+    def _predict_rows_averaged(
+        self,
+        entry: NetworkEntry,
+        features: CosmologyFeatures,
+        bases: KBases,
+        out: np.ndarray | None,
+    ) -> np.ndarray:
+        """Mean of the rescaled predictions at ``entry.tau_reio_references``."""
+        norm = self.metadata.normalisation
+        batches, factors = [], []
+        for reference in entry.tau_reio_references:
+            shifted, factor = at_reference(features, reference)
+            batches.append(assemble_inputs(shifted, entry.inputs, norm, bases))
+            factors.append(factor)
+        if "k" in batches[0]:
+            for batch in batches[1:]:
+                batch["k"] = batches[0]["k"]  # one array, so the k branch runs once
+        outputs = self.models[entry.name].evaluate_many(batches, shared=("k",))
+        predictions = [entry.output.inverse(output) for output in outputs]
+        mean = mean_of(predictions, factors)
+        if out is None:
+            return mean
+        out[...] = mean
+        return out
 
     def predict_source(
         self,

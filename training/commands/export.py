@@ -1,18 +1,24 @@
 """``cosmicnet export``: a trained network set made ready to ship.
 
     cosmicnet export work/nets --out cosmicnet_cobaya/data/default_networks [--max-mb 25]
+        [--tau-reio-references 0.04 0.056 0.072]
 
 Copies ``metadata.json`` and every network without its optimizer state
 (training checkpoints keep it; inference does not need it, and it triples
 the size), then loads the copy with the NumPy forward pass and checks that
 it gives the Keras model's outputs.  Refuses a set larger than ``--max-mb``.
+With ``--tau-reio-references``, every network of t0, t1, t2 that stops
+before reionization is averaged over those optical depths at inference
+(``cosmicnet_cobaya.networks.reionization``).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +38,16 @@ def register(subparsers: Any) -> None:
     parser.add_argument("networks", type=Path, help="trained network set")
     parser.add_argument("--out", type=Path, required=True, help="folder of the shipped copy")
     parser.add_argument("--max-mb", type=float, default=25.0, help="size limit (default 25 MB)")
+    parser.add_argument(
+        "--tau-reio-references", type=float, nargs="+", default=(), metavar="TAU",
+        help="average the recombination networks over these reference optical depths",
+    )  # fmt: skip
     parser.set_defaults(handler=run)
 
 
-def export_network_set(source: Path, target: Path) -> int:
+def export_network_set(
+    source: Path, target: Path, tau_reio_references: Sequence[float] = ()
+) -> int:
     """Write the stripped copy into ``target``; returns its size in bytes."""
     import keras
 
@@ -47,7 +59,37 @@ def export_network_set(source: Path, target: Path) -> int:
         model = keras.models.load_model(source / entry.file, compile=False)
         model.save(target / entry.file)
     shutil.copyfile(source / METADATA_FILE, target / METADATA_FILE)
+    if tau_reio_references:
+        with_references(metadata, tau_reio_references).write(target)
     return sum(path.stat().st_size for path in target.iterdir() if path.is_file())
+
+
+def with_references(metadata: Any, references: Sequence[float]) -> Any:
+    """``metadata`` with ``references`` on every network the exp(-tau_reio) scaling allows."""
+    from cosmicnet_cobaya.networks.reionization import (
+        LATEST_END_IN_TAU_REC,
+        SCALING_SOURCES,
+        parse_references,
+    )
+
+    references = parse_references(list(references), "--tau-reio-references")
+    networks = dict(metadata.networks)
+    chosen = [
+        name
+        for name, entry in networks.items()
+        if entry.source in SCALING_SOURCES
+        and entry.tau_range[1] is not None
+        and entry.tau_range[1] <= LATEST_END_IN_TAU_REC
+    ]
+    if not chosen:
+        raise ValueError(
+            f"no network of {SCALING_SOURCES} stops by {LATEST_END_IN_TAU_REC} tau_rec: "
+            "--tau-reio-references needs recombination networks (a tau_range split)"
+        )
+    for name in chosen:
+        networks[name] = dataclasses.replace(networks[name], tau_reio_references=references)
+    logger.info("networks %s averaged over tau_reio = %s", chosen, list(references))
+    return dataclasses.replace(metadata, networks=networks)
 
 
 def check_export(source: Path, target: Path, seed: int = 0) -> float:
@@ -79,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
         logger.error("--out must differ from the source set")
         return 2
     try:
-        size = export_network_set(args.networks, args.out)
+        size = export_network_set(args.networks, args.out, args.tau_reio_references)
         difference = check_export(args.networks, args.out)
     except (NetworkSetError, OSError, ValueError) as error:
         logger.error("%s", error)

@@ -1,0 +1,166 @@
+"""Recombination networks averaged over reference optical depths (networks.reionization)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from cosmicnet_cobaya.classnet import DEFAULT_NETWORKS
+from cosmicnet_cobaya.features import compute_features, k_bases
+from cosmicnet_cobaya.hook import bridge
+from cosmicnet_cobaya.networks.forward import load_numpy_model
+from cosmicnet_cobaya.networks.network_set import (
+    NetworkSet,
+    NetworkSetError,
+    load_network_set,
+    read_metadata,
+)
+from cosmicnet_cobaya.networks.reionization import at_reference
+from cosmicnet_cobaya.planck import BEST_FIT
+
+pytestmark = pytest.mark.skipif(
+    not (DEFAULT_NETWORKS / "metadata.json").is_file(), reason="no default network set installed"
+)
+RECOMBINATION_NETWORKS = ("t0", "t1", "t2")
+
+
+def _class_settings(tau_reio: float) -> dict:
+    precision = read_metadata(DEFAULT_NETWORKS).provenance["class_precision"]
+    settings = {key: value for key, value in precision.items() if key != "output"}
+    settings.update({name: BEST_FIT[name] for name in ("omega_b", "omega_cdm", "H0")})
+    settings.update(output="tCl,pCl,lCl", lensing="yes", tau_reio=tau_reio)
+    return settings
+
+
+def _features(tau_reio: float):
+    cosmo = bridge.classy.Class()
+    cosmo.set(_class_settings(tau_reio))
+    cosmo.compute(level=["thermodynamics"])
+    prepared = bridge.prepare_perturbations(cosmo)
+    params = {name: float(cosmo.pars.get(name, BEST_FIT.get(name))) for name in BEST_FIT}
+    names = read_metadata(DEFAULT_NETWORKS).param_names
+    features = compute_features(cosmo, prepared.tau, {name: params[name] for name in names})
+    cosmo.struct_cleanup()
+    return features
+
+
+def _with_references(networks: NetworkSet, references: tuple[float, ...]) -> NetworkSet:
+    metadata = networks.metadata
+    entries = dict(metadata.networks)
+    for name in RECOMBINATION_NETWORKS:
+        entries[name] = dataclasses.replace(entries[name], tau_reio_references=references)
+    return dataclasses.replace(networks, metadata=dataclasses.replace(metadata, networks=entries))
+
+
+@pytest.fixture(scope="module")
+def plain_set() -> NetworkSet:
+    return _with_references(load_network_set(DEFAULT_NETWORKS), ())
+
+
+def test_evaluate_many_equals_separate_calls():
+    model = load_numpy_model(DEFAULT_NETWORKS / "t0.keras")
+    rng = np.random.default_rng(1)
+    shapes = {name: (7, *shape[1:]) for name, shape in model.input_shapes.items()}
+    k = rng.normal(size=shapes["k"]).astype(np.float32)
+    batches = [
+        {
+            name: (k if name == "k" else rng.normal(size=shape).astype(np.float32))
+            for name, shape in shapes.items()
+        }
+        for _ in range(3)
+    ]
+    together = model.evaluate_many(batches, shared=("k",))
+    for batch, result in zip(batches, together, strict=True):
+        np.testing.assert_array_equal(result, model(batch))
+    with pytest.raises(KeyError, match="not inputs"):
+        model.evaluate_many(batches, shared=("nothing",))
+
+
+def test_the_own_optical_depth_as_only_reference_is_the_plain_prediction(plain_set):
+    features = _features(0.06)
+    bases = k_bases(features, plain_set.k)
+    own = _with_references(plain_set, (features.params["tau_reio"],))
+    for name in RECOMBINATION_NETWORKS:
+        mask, expected = plain_set.predict(name, features, bases)
+        own_mask, got = own.predict(name, features, bases)
+        assert np.array_equal(mask, own_mask) and mask.any()
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12 * np.abs(expected).max())
+
+
+def test_averaged_prediction_scales_as_exp_minus_tau_reio(plain_set):
+    """Full CLASS's recombination sources scale so; the averaged networks do by design."""
+    low, high = 0.04, 0.07
+    references = (0.04, 0.056, 0.072)
+    averaged = _with_references(plain_set, references)
+    features = {tau: _features(tau) for tau in (low, high)}
+    shifted, factor = at_reference(features[high], 0.05)
+    assert factor == pytest.approx(np.exp(0.05 - high))
+    assert shifted.params["tau_reio"] == 0.05
+    np.testing.assert_allclose(shifted.time["g"], features[high].time["g"] / factor)
+    for name in ("t0", "t2"):
+        predicted = {}
+        for tau, item in features.items():
+            _, predicted[tau] = averaged.predict(name, item, k_bases(item, averaged.k))
+        rows = min(len(predicted[low]), len(predicted[high]))
+        ratio = predicted[high][:rows] / predicted[low][:rows]
+        big = np.abs(predicted[low][:rows]) > 0.1 * np.abs(predicted[low]).max()
+        # CLASS samples tau slightly differently at the two optical depths: compare
+        # where the source is large, and loosely.
+        assert np.median(ratio[big]) == pytest.approx(np.exp(low - high), rel=2e-3)
+        _, plain = plain_set.predict(name, features[high], k_bases(features[high], plain_set.k))
+        difference = np.abs(predicted[high] - plain).max() / np.abs(plain).max()
+        assert 0 < difference < 0.01
+
+
+def test_class_recombination_sources_scale_as_exp_minus_tau_reio():
+    """The premise, against full CLASS: S(tau < 1.5 tau_rec) is proportional to exp(-tau_reio)."""
+    sources = {}
+    for tau_reio in (0.04, 0.07):
+        cosmo = bridge.classy.Class()
+        cosmo.set({**_class_settings(tau_reio), "l_max_scalars": 500})
+        cosmo.compute(level=["perturbations"])
+        values, _, tau = cosmo.get_sources()
+        tau_rec = cosmo.get_current_derived_parameters(["tau_rec"])["tau_rec"]
+        sources[tau_reio] = (values, np.asarray(tau), tau_rec)
+        cosmo.struct_cleanup()
+    (low, tau_low, tau_rec), (high, tau_high, _) = sources[0.04], sources[0.07]
+    early = np.flatnonzero(tau_low < 1.5 * tau_rec)
+    assert tau_high[early[-1]] < 1.5 * tau_rec * 1.01
+    for name in RECOMBINATION_NETWORKS:
+        scaled = low[name][:, early] * np.exp(0.04 - 0.07)
+        deviation = (high[name][:, early] - scaled) / np.abs(scaled).max()
+        assert np.sqrt(np.mean(deviation**2)) < 2e-5
+        assert np.abs(deviation).max() < 2e-3
+
+
+def test_references_are_refused_where_the_scaling_fails(tmp_path):
+    data = json.loads((DEFAULT_NETWORKS / "metadata.json").read_text())
+    late = json.loads(json.dumps(data))
+    late["networks"]["t0_late"]["tau_reio_references"] = [0.05]
+    (tmp_path / "late").mkdir()
+    (tmp_path / "late" / "metadata.json").write_text(json.dumps(late))
+    with pytest.raises(NetworkSetError, match="tau range ends"):
+        read_metadata(tmp_path / "late")
+    lensing = json.loads(json.dumps(data))
+    lensing["networks"]["phi_plus_psi"]["tau_range"] = [0.0, 1.5]
+    lensing["networks"]["phi_plus_psi"]["tau_reio_references"] = [0.05]
+    (tmp_path / "lensing").mkdir()
+    (tmp_path / "lensing" / "metadata.json").write_text(json.dumps(lensing))
+    with pytest.raises(NetworkSetError, match="does not carry a factor"):
+        read_metadata(tmp_path / "lensing")
+    malformed = json.loads(json.dumps(data))
+    malformed["networks"]["t0"]["tau_reio_references"] = "0.05"
+    (tmp_path / "malformed").mkdir()
+    (tmp_path / "malformed" / "metadata.json").write_text(json.dumps(malformed))
+    with pytest.raises(NetworkSetError, match="list of optical depths"):
+        read_metadata(tmp_path / "malformed")
+    unknown = json.loads(json.dumps(data))
+    unknown["networks"]["t0"]["tau_reio_references"] = [0.05]
+    unknown["param_names"] = [name for name in data["param_names"] if name != "tau_reio"]
+    (tmp_path / "unknown").mkdir()
+    (tmp_path / "unknown" / "metadata.json").write_text(json.dumps(unknown))
+    with pytest.raises(NetworkSetError, match="remove the references"):
+        read_metadata(tmp_path / "unknown")
