@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +20,7 @@ from cosmicnet_cobaya.networks.network_set import (
     load_network_set,
     read_metadata,
 )
+from cosmicnet_cobaya.networks.provider import cosmology_params
 from cosmicnet_cobaya.networks.reionization import at_reference
 from cosmicnet_cobaya.planck import BEST_FIT
 
@@ -40,9 +43,8 @@ def _features(tau_reio: float):
     cosmo.set(_class_settings(tau_reio))
     cosmo.compute(level=["thermodynamics"])
     prepared = bridge.prepare_perturbations(cosmo)
-    params = {name: float(cosmo.pars.get(name, BEST_FIT.get(name))) for name in BEST_FIT}
-    names = read_metadata(DEFAULT_NETWORKS).param_names
-    features = compute_features(cosmo, prepared.tau, {name: params[name] for name in names})
+    params = cosmology_params(cosmo, read_metadata(DEFAULT_NETWORKS).param_names)
+    features = compute_features(cosmo, prepared.tau, params)
     cosmo.struct_cleanup()
     return features
 
@@ -136,31 +138,36 @@ def test_class_recombination_sources_scale_as_exp_minus_tau_reio():
         assert np.abs(deviation).max() < 2e-3
 
 
-def test_references_are_refused_where_the_scaling_fails(tmp_path):
+def _edited_metadata(tmp_path: Path, label: str, edit: Callable[[dict], None]) -> Path:
+    """A folder holding the shipped metadata.json changed by ``edit(data)``."""
     data = json.loads((DEFAULT_NETWORKS / "metadata.json").read_text())
-    late = json.loads(json.dumps(data))
-    late["networks"]["t0_late"]["tau_reio_references"] = [0.05]
-    (tmp_path / "late").mkdir()
-    (tmp_path / "late" / "metadata.json").write_text(json.dumps(late))
-    with pytest.raises(NetworkSetError, match="tau range ends"):
-        read_metadata(tmp_path / "late")
-    lensing = json.loads(json.dumps(data))
-    lensing["networks"]["phi_plus_psi"]["tau_range"] = [0.0, 1.5]
-    lensing["networks"]["phi_plus_psi"]["tau_reio_references"] = [0.05]
-    (tmp_path / "lensing").mkdir()
-    (tmp_path / "lensing" / "metadata.json").write_text(json.dumps(lensing))
-    with pytest.raises(NetworkSetError, match="does not carry a factor"):
-        read_metadata(tmp_path / "lensing")
-    malformed = json.loads(json.dumps(data))
-    malformed["networks"]["t0"]["tau_reio_references"] = "0.05"
-    (tmp_path / "malformed").mkdir()
-    (tmp_path / "malformed" / "metadata.json").write_text(json.dumps(malformed))
-    with pytest.raises(NetworkSetError, match="list of optical depths"):
-        read_metadata(tmp_path / "malformed")
-    unknown = json.loads(json.dumps(data))
-    unknown["networks"]["t0"]["tau_reio_references"] = [0.05]
-    unknown["param_names"] = [name for name in data["param_names"] if name != "tau_reio"]
-    (tmp_path / "unknown").mkdir()
-    (tmp_path / "unknown" / "metadata.json").write_text(json.dumps(unknown))
-    with pytest.raises(NetworkSetError, match="remove the references"):
-        read_metadata(tmp_path / "unknown")
+    edit(data)
+    folder = tmp_path / label
+    folder.mkdir()
+    (folder / "metadata.json").write_text(json.dumps(data))
+    return folder
+
+
+def test_references_are_refused_where_the_scaling_fails(tmp_path):
+    def late(data):
+        data["networks"]["t0_late"]["tau_reio_references"] = [0.05]
+
+    def lensing(data):
+        data["networks"]["phi_plus_psi"]["tau_range"] = [0.0, 1.5]
+        data["networks"]["phi_plus_psi"]["tau_reio_references"] = [0.05]
+
+    def malformed(data):
+        data["networks"]["t0"]["tau_reio_references"] = "0.05"
+
+    def unknown(data):
+        data["networks"]["t0"]["tau_reio_references"] = [0.05]
+        data["param_names"] = [name for name in data["param_names"] if name != "tau_reio"]
+
+    for edit, message in (
+        (late, "tau range ends"),
+        (lensing, "does not carry a factor"),
+        (malformed, "list of optical depths"),
+        (unknown, "remove the references"),
+    ):
+        with pytest.raises(NetworkSetError, match=message):
+            read_metadata(_edited_metadata(tmp_path, edit.__name__, edit))

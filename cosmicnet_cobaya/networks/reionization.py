@@ -50,6 +50,12 @@ def parse_references(values: object, where: str) -> tuple[float, ...]:
     return references
 
 
+def ends_before_reionization(tau_range: tuple[float, float | None]) -> bool:
+    """Whether a network serving ``tau_range`` stops by :data:`LATEST_END_IN_TAU_REC`."""
+    high = tau_range[1]
+    return high is not None and high <= LATEST_END_IN_TAU_REC
+
+
 def check_scales_with_tau_reio(
     source: str, tau_range: tuple[float, float | None], where: str
 ) -> None:
@@ -59,11 +65,10 @@ def check_scales_with_tau_reio(
             f"{where}: tau_reio_references apply to the CMB sources {SCALING_SOURCES}, "
             f"not to {source!r}, which does not carry a factor exp(-tau_reio)"
         )
-    high = tau_range[1]
-    if high is None or high > LATEST_END_IN_TAU_REC:
+    if not ends_before_reionization(tau_range):
         raise ValueError(
             f"{where}: tau_reio_references need a network whose tau range ends by "
-            f"{LATEST_END_IN_TAU_REC} tau_rec (it ends at {high}); reionization "
+            f"{LATEST_END_IN_TAU_REC} tau_rec (it ends at {tau_range[1]}); reionization "
             "breaks the exp(-tau_reio) scaling later on"
         )
 

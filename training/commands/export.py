@@ -69,6 +69,7 @@ def with_references(metadata: Any, references: Sequence[float]) -> Any:
     from cosmicnet_cobaya.networks.reionization import (
         LATEST_END_IN_TAU_REC,
         SCALING_SOURCES,
+        ends_before_reionization,
         parse_references,
     )
 
@@ -77,9 +78,7 @@ def with_references(metadata: Any, references: Sequence[float]) -> Any:
     chosen = [
         name
         for name, entry in networks.items()
-        if entry.source in SCALING_SOURCES
-        and entry.tau_range[1] is not None
-        and entry.tau_range[1] <= LATEST_END_IN_TAU_REC
+        if entry.source in SCALING_SOURCES and ends_before_reionization(entry.tau_range)
     ]
     if not chosen:
         raise ValueError(
