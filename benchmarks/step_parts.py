@@ -89,7 +89,7 @@ def main() -> None:
             for entry in networks.metadata.networks_of(source):
                 mask = rows_in_range(features.tau, tau_rec, entry.tau_range)
                 served = consecutive_rows(mask)
-                if entry.tau_reio_references:
+                if entry.references:
                     # Inputs, forward passes and inverses at every reference, and their mean.
                     ms, _ = best_ms(
                         lambda e=entry, s=served, o=values[source][served]: networks._predict_rows(
@@ -97,7 +97,7 @@ def main() -> None:
                         ),
                         args.repeat,
                     )
-                    label = f"{len(entry.tau_reio_references)} tau_reio references"
+                    label = f"{len(entry.references)} references"
                     rows.append((f"{entry.name}: {label} ({served.stop - served.start} rows)", ms))
                     continue
                 inputs = assemble_inputs(

@@ -573,12 +573,19 @@ def test_export_strips_optimizer_state_and_reproduces_outputs(trained_set, tmp_p
     assert load_network_set(out).metadata.to_dict() == read_metadata(trained_set).to_dict()
     averaged = tmp_path / "averaged"
     argv = ["export", str(trained_set), "--out", str(averaged)]
-    assert main([*argv, "--tau-reio-references", "0.05", "0.06"]) == 0
+    assert main([*argv, "--references", "tau_reio=0.05", "tau_reio=0.06,H0=70"]) == 0
     references = {
-        name: entry.tau_reio_references for name, entry in read_metadata(averaged).networks.items()
+        name: entry.references for name, entry in read_metadata(averaged).networks.items()
     }
     # t0 stops at 1.5 tau_rec; t2 serves every time and delta_m is no CMB source.
-    assert references == {"t0": (0.05, 0.06), "t0_late": (), "t2": (), "delta_m": ()}
+    assert references == {
+        "t0": ({"tau_reio": 0.05}, {"tau_reio": 0.06, "H0": 70.0}),
+        "t0_late": (),
+        "t2": (),
+        "delta_m": (),
+    }
+    outside = ["export", str(trained_set), "--out", str(tmp_path / "outside")]
+    assert main([*outside, "--references", "tau_reio=0.05,H0=80"]) == 2
     assert main(["export", str(trained_set), "--out", str(tmp_path / "small"), "--max-mb", "1e-4"])
     assert main(["export", str(trained_set), "--out", str(trained_set)]) == 2
 

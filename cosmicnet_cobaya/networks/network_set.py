@@ -17,6 +17,7 @@ import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,14 +25,17 @@ import numpy as np
 
 from cosmicnet_cobaya.features import KBases
 from cosmicnet_cobaya.networks.forward import ForwardModelError, NumpyModel, load_numpy_model
+from cosmicnet_cobaya.networks.hubble import FlatLambdaExpansion
 from cosmicnet_cobaya.networks.inputs import InputSpec, assemble_inputs
 from cosmicnet_cobaya.networks.normalisation import InputNormalisation, OutputTransform
-from cosmicnet_cobaya.networks.reionization import (
-    TAU_REIO,
+from cosmicnet_cobaya.networks.references import (
+    Reference,
     at_reference,
-    check_scales_with_tau_reio,
+    check_entry,
+    check_set,
     mean_of,
     parse_references,
+    parse_tau_reio_references,
 )
 from cosmicnet_cobaya.networks.time_ranges import (
     FULL_RANGE,
@@ -70,8 +74,8 @@ class NetworkEntry:
 
     ``source`` is the CLASS source it predicts (default: its name) and
     ``tau_range`` the slices it serves, in units of tau_rec.  With
-    ``tau_reio_references`` its prediction is the mean of its rescaled
-    predictions at those optical depths (:mod:`~cosmicnet_cobaya.networks.reionization`).
+    ``references`` its prediction is the mean of its predictions at those
+    values of tau_reio and H0, rescaled (:mod:`~cosmicnet_cobaya.networks.references`).
     """
 
     name: str
@@ -83,13 +87,13 @@ class NetworkEntry:
     selection: dict[str, Any] = field(default_factory=dict)
     source: str = ""
     tau_range: TauRange = FULL_RANGE
-    tau_reio_references: tuple[float, ...] = ()
+    references: tuple[Reference, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.source:
             object.__setattr__(self, "source", self.name)
-        if self.tau_reio_references:
-            check_scales_with_tau_reio(self.source, self.tau_range, f"networks.{self.name}")
+        if self.references:
+            check_entry(self.source, self.tau_range, f"networks.{self.name}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -102,16 +106,19 @@ class NetworkEntry:
             "architecture": self.architecture,
             "history": self.history,
             "selection": self.selection,
-            **(
-                {"tau_reio_references": list(self.tau_reio_references)}
-                if self.tau_reio_references
-                else {}
-            ),
+            **({"references": [dict(ref) for ref in self.references]} if self.references else {}),
         }
 
     @classmethod
     def from_dict(cls, name: str, data: Mapping[str, Any]) -> NetworkEntry:
-        """Inverse of :meth:`to_dict`."""
+        """Inverse of :meth:`to_dict` (also reads the older ``tau_reio_references``)."""
+        where = f"networks.{name}"
+        if "references" in data and "tau_reio_references" in data:
+            raise ValueError(f"{where} has both references and tau_reio_references: keep one")
+        references = parse_references(data.get("references"), f"{where}.references")
+        references = references or parse_tau_reio_references(
+            data.get("tau_reio_references"), f"{where}.tau_reio_references"
+        )
         return cls(
             name=name,
             file=str(data["file"]),
@@ -122,9 +129,7 @@ class NetworkEntry:
             selection=dict(data.get("selection", {})),
             source=str(data.get("source", name)),
             tau_range=parse_tau_range(data.get("tau_range"), f"networks.{name}.tau_range"),
-            tau_reio_references=parse_references(
-                data.get("tau_reio_references"), f"networks.{name}.tau_reio_references"
-            ),
+            references=references,
         )
 
 
@@ -175,12 +180,17 @@ class NetworkSetMetadata:
                 check_no_overlap({entry.name: entry.tau_range for entry in entries})
             except ValueError as error:
                 raise NetworkSetError(f"the networks of source {source}: {error}") from error
-        averaged = [name for name, entry in networks.items() if entry.tau_reio_references]
-        if averaged and TAU_REIO not in data["param_names"]:
-            raise NetworkSetError(
-                f"networks {averaged} have tau_reio_references, but {TAU_REIO} is not among "
-                f"the set's parameters {data['param_names']}: remove the references"
+        provenance = dict(data.get("provenance", {}))
+        domain = {name: list(bounds) for name, bounds in data.get("domain", {}).items()}
+        try:
+            check_set(
+                {name: entry.references for name, entry in networks.items()},
+                data["param_names"],
+                domain,
+                provenance.get("class_precision", {}),
             )
+        except ValueError as error:
+            raise NetworkSetError(str(error)) from error
         k = np.asarray(data["k"], dtype=float)
         if k.ndim != 1 or k.size < 2 or np.any(np.diff(k) <= 0):
             raise NetworkSetError("the k grid in metadata.json is not an increasing list")
@@ -189,8 +199,18 @@ class NetworkSetMetadata:
             param_names=tuple(data["param_names"]),
             normalisation=InputNormalisation.from_dict(data["normalisation"]),
             networks=networks,
-            domain={name: list(bounds) for name, bounds in data.get("domain", {}).items()},
-            provenance=dict(data.get("provenance", {})),
+            domain=domain,
+            provenance=provenance,
+        )
+
+    @cached_property
+    def expansion(self) -> FlatLambdaExpansion | None:
+        """The late-time expansion H0 references need (None when no network has one)."""
+        return check_set(
+            {name: entry.references for name, entry in self.networks.items()},
+            self.param_names,
+            self.domain,
+            self.provenance.get("class_precision", {}),
         )
 
     def write(self, directory: str | Path) -> Path:
@@ -291,7 +311,7 @@ class NetworkSet:
         out: np.ndarray | None = None,
     ) -> np.ndarray:
         norm = self.metadata.normalisation
-        if entry.tau_reio_references:
+        if entry.references:
             return self._predict_rows_averaged(entry, features.rows(rows), bases.rows(rows), out)
         inputs = assemble_inputs(features.rows(rows), entry.inputs, norm, bases.rows(rows))
         return entry.output.inverse(self.models[entry.name](inputs), out=out)
@@ -303,11 +323,11 @@ class NetworkSet:
         bases: KBases,
         out: np.ndarray | None,
     ) -> np.ndarray:
-        """Mean of the rescaled predictions at ``entry.tau_reio_references``."""
+        """Mean of the rescaled predictions at ``entry.references``."""
         norm = self.metadata.normalisation
         batches, factors = [], []
-        for reference in entry.tau_reio_references:
-            shifted, factor = at_reference(features, reference)
+        for reference in entry.references:
+            shifted, factor = at_reference(features, reference, self.metadata.expansion)
             batches.append(assemble_inputs(shifted, entry.inputs, norm, bases))
             factors.append(factor)
         if "k" in batches[0]:

@@ -14,13 +14,10 @@ exp(tau_reio - reference) (CLASS's ``conf_time_reio``, the other time
 input, comes from its starting guess of z_reio and does not depend on
 tau_reio).  The network's own errors differ from one reference to the next,
 so averaging the rescaled predictions at a few references averages part of
-them out, at the cost of a forward pass per reference (the k-bases branch
-runs once).  A network entry asks for it with ``tau_reio_references``.
+them out (:mod:`~cosmicnet_cobaya.networks.references`).
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import numpy as np
 
@@ -36,44 +33,13 @@ LATEST_END_IN_TAU_REC = 3.0
 (z of several hundred for LCDM, long before reionization starts at z <= 50)."""
 
 
-def parse_references(values: object, where: str) -> tuple[float, ...]:
-    """Validated reference optical depths (an empty tuple: no averaging)."""
-    if values is None:
-        return ()
-    if not isinstance(values, list | tuple) or not all(
-        isinstance(value, int | float) and not isinstance(value, bool) for value in values
-    ):
-        raise ValueError(f"{where} must be a list of optical depths, e.g. [0.04, 0.056, 0.072]")
-    references = tuple(float(value) for value in values)
-    if any(not 0.0 < value < 1.0 for value in references):
-        raise ValueError(f"{where}: every reference tau_reio must lie in (0, 1), got {references}")
-    return references
-
-
 def ends_before_reionization(tau_range: tuple[float, float | None]) -> bool:
     """Whether a network serving ``tau_range`` stops by :data:`LATEST_END_IN_TAU_REC`."""
     high = tau_range[1]
     return high is not None and high <= LATEST_END_IN_TAU_REC
 
 
-def check_scales_with_tau_reio(
-    source: str, tau_range: tuple[float, float | None], where: str
-) -> None:
-    """Refuse references on a network whose source or slices break the scaling."""
-    if source not in SCALING_SOURCES:
-        raise ValueError(
-            f"{where}: tau_reio_references apply to the CMB sources {SCALING_SOURCES}, "
-            f"not to {source!r}, which does not carry a factor exp(-tau_reio)"
-        )
-    if not ends_before_reionization(tau_range):
-        raise ValueError(
-            f"{where}: tau_reio_references need a network whose tau range ends by "
-            f"{LATEST_END_IN_TAU_REC} tau_rec (it ends at {tau_range[1]}); reionization "
-            "breaks the exp(-tau_reio) scaling later on"
-        )
-
-
-def at_reference(features: CosmologyFeatures, reference: float) -> tuple[CosmologyFeatures, float]:
+def at_tau_reio(features: CosmologyFeatures, reference: float) -> tuple[CosmologyFeatures, float]:
     """The features as at optical depth ``reference``, and the source factor back.
 
     A source predicted from the returned features, times the returned factor
@@ -92,11 +58,3 @@ def at_reference(features: CosmologyFeatures, reference: float) -> tuple[Cosmolo
         time=time,
     )
     return shifted, 1.0 / scale
-
-
-def mean_of(predictions: Sequence[np.ndarray], factors: Sequence[float]) -> np.ndarray:
-    """The mean of ``predictions[i] * factors[i]`` (float64)."""
-    total = np.zeros(predictions[0].shape, dtype=np.float64)
-    for prediction, factor in zip(predictions, factors, strict=True):
-        total += factor * np.asarray(prediction, dtype=np.float64)
-    return total / len(predictions)

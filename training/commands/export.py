@@ -1,15 +1,16 @@
 """``cosmicnet export``: a trained network set made ready to ship.
 
     cosmicnet export work/nets --out cosmicnet_cobaya/data/default_networks [--max-mb 25]
-        [--tau-reio-references 0.04 0.056 0.072]
+        [--references tau_reio=0.035,H0=67.66 tau_reio=0.045,H0=65.9 ...]
 
 Copies ``metadata.json`` and every network without its optimizer state
 (training checkpoints keep it; inference does not need it, and it triples
 the size), then loads the copy with the NumPy forward pass and checks that
 it gives the Keras model's outputs.  Refuses a set larger than ``--max-mb``.
-With ``--tau-reio-references``, every network of t0, t1, t2 that stops
-before reionization is averaged over those optical depths at inference
-(``cosmicnet_cobaya.networks.reionization``).
+With ``--references``, every network of t0, t1, t2 that stops before
+reionization is averaged at inference over evaluations at those values of
+tau_reio and H0, each a comma-separated list of NAME=VALUE
+(``cosmicnet_cobaya.networks.references``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import argparse
 import dataclasses
 import logging
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,14 +40,25 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--out", type=Path, required=True, help="folder of the shipped copy")
     parser.add_argument("--max-mb", type=float, default=25.0, help="size limit (default 25 MB)")
     parser.add_argument(
-        "--tau-reio-references", type=float, nargs="+", default=(), metavar="TAU",
-        help="average the recombination networks over these reference optical depths",
+        "--references", type=_reference, nargs="+", default=(), metavar="NAME=VALUE,...",
+        help="average the recombination networks over these references of tau_reio and H0",
     )  # fmt: skip
     parser.set_defaults(handler=run)
 
 
+def _reference(text: str) -> dict[str, float]:
+    """``tau_reio=0.045,H0=65.9`` as a mapping (argparse type)."""
+    try:
+        pairs = [item.split("=", 1) for item in text.split(",")]
+        return {name.strip(): float(value) for name, value in pairs}
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not NAME=VALUE[,NAME=VALUE], e.g. tau_reio=0.045,H0=65.9"
+        ) from error
+
+
 def export_network_set(
-    source: Path, target: Path, tau_reio_references: Sequence[float] = ()
+    source: Path, target: Path, references: Sequence[Mapping[str, float]] = ()
 ) -> int:
     """Write the stripped copy into ``target``; returns its size in bytes."""
     import keras
@@ -59,21 +71,21 @@ def export_network_set(
         model = keras.models.load_model(source / entry.file, compile=False)
         model.save(target / entry.file)
     shutil.copyfile(source / METADATA_FILE, target / METADATA_FILE)
-    if tau_reio_references:
-        with_references(metadata, tau_reio_references).write(target)
+    if references:
+        with_references(metadata, references).write(target)
     return sum(path.stat().st_size for path in target.iterdir() if path.is_file())
 
 
-def with_references(metadata: Any, references: Sequence[float]) -> Any:
-    """``metadata`` with ``references`` on every network the exp(-tau_reio) scaling allows."""
+def with_references(metadata: Any, references: Sequence[Mapping[str, float]]) -> Any:
+    """``metadata`` with ``references`` on every network the symmetries allow (checked)."""
+    from cosmicnet_cobaya.networks.references import check_set, parse_references
     from cosmicnet_cobaya.networks.reionization import (
         LATEST_END_IN_TAU_REC,
         SCALING_SOURCES,
         ends_before_reionization,
-        parse_references,
     )
 
-    references = parse_references(list(references), "--tau-reio-references")
+    parsed = parse_references(list(references), "--references")
     networks = dict(metadata.networks)
     chosen = [
         name
@@ -83,11 +95,17 @@ def with_references(metadata: Any, references: Sequence[float]) -> Any:
     if not chosen:
         raise ValueError(
             f"no network of {SCALING_SOURCES} stops by {LATEST_END_IN_TAU_REC} tau_rec: "
-            "--tau-reio-references needs recombination networks (a tau_range split)"
+            "--references needs recombination networks (a tau_range split)"
         )
     for name in chosen:
-        networks[name] = dataclasses.replace(networks[name], tau_reio_references=references)
-    logger.info("networks %s averaged over tau_reio = %s", chosen, list(references))
+        networks[name] = dataclasses.replace(networks[name], references=parsed)
+    check_set(
+        {name: parsed for name in chosen},
+        metadata.param_names,
+        metadata.domain,
+        metadata.provenance.get("class_precision", {}),
+    )
+    logger.info("networks %s averaged over the references %s", chosen, list(parsed))
     return dataclasses.replace(metadata, networks=networks)
 
 
@@ -120,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
         logger.error("--out must differ from the source set")
         return 2
     try:
-        size = export_network_set(args.networks, args.out, args.tau_reio_references)
+        size = export_network_set(args.networks, args.out, args.references)
         difference = check_export(args.networks, args.out)
     except (NetworkSetError, OSError, ValueError) as error:
         logger.error("%s", error)

@@ -1,4 +1,4 @@
-"""Recombination networks averaged over reference optical depths (networks.reionization)."""
+"""Recombination networks averaged over references of tau_reio and H0 (networks.references)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from cosmicnet_cobaya.classnet import DEFAULT_NETWORKS
 from cosmicnet_cobaya.features import compute_features, k_bases
 from cosmicnet_cobaya.hook import bridge
 from cosmicnet_cobaya.networks.forward import load_numpy_model
+from cosmicnet_cobaya.networks.hubble import FlatLambdaExpansion, at_hubble
 from cosmicnet_cobaya.networks.network_set import (
     NetworkSet,
     NetworkSetError,
@@ -21,7 +22,7 @@ from cosmicnet_cobaya.networks.network_set import (
     read_metadata,
 )
 from cosmicnet_cobaya.networks.provider import cosmology_params
-from cosmicnet_cobaya.networks.reionization import at_reference
+from cosmicnet_cobaya.networks.references import at_reference
 from cosmicnet_cobaya.planck import BEST_FIT
 
 pytestmark = pytest.mark.skipif(
@@ -30,17 +31,17 @@ pytestmark = pytest.mark.skipif(
 RECOMBINATION_NETWORKS = ("t0", "t1", "t2")
 
 
-def _class_settings(tau_reio: float) -> dict:
+def _class_settings(tau_reio: float, h0: float = BEST_FIT["H0"]) -> dict:
     precision = read_metadata(DEFAULT_NETWORKS).provenance["class_precision"]
     settings = {key: value for key, value in precision.items() if key != "output"}
-    settings.update({name: BEST_FIT[name] for name in ("omega_b", "omega_cdm", "H0")})
-    settings.update(output="tCl,pCl,lCl", lensing="yes", tau_reio=tau_reio)
+    settings.update({name: BEST_FIT[name] for name in ("omega_b", "omega_cdm")})
+    settings.update(output="tCl,pCl,lCl", lensing="yes", tau_reio=tau_reio, H0=h0)
     return settings
 
 
-def _features(tau_reio: float):
+def _features(tau_reio: float, h0: float = BEST_FIT["H0"]):
     cosmo = bridge.classy.Class()
-    cosmo.set(_class_settings(tau_reio))
+    cosmo.set(_class_settings(tau_reio, h0))
     cosmo.compute(level=["thermodynamics"])
     prepared = bridge.prepare_perturbations(cosmo)
     params = cosmology_params(cosmo, read_metadata(DEFAULT_NETWORKS).param_names)
@@ -49,11 +50,11 @@ def _features(tau_reio: float):
     return features
 
 
-def _with_references(networks: NetworkSet, references: tuple[float, ...]) -> NetworkSet:
+def _with_references(networks: NetworkSet, references: tuple[dict, ...]) -> NetworkSet:
     metadata = networks.metadata
     entries = dict(metadata.networks)
     for name in RECOMBINATION_NETWORKS:
-        entries[name] = dataclasses.replace(entries[name], tau_reio_references=references)
+        entries[name] = dataclasses.replace(entries[name], references=references)
     return dataclasses.replace(networks, metadata=dataclasses.replace(metadata, networks=entries))
 
 
@@ -81,10 +82,12 @@ def test_evaluate_many_equals_separate_calls():
         model.evaluate_many(batches, shared=("nothing",))
 
 
-def test_the_own_optical_depth_as_only_reference_is_the_plain_prediction(plain_set):
+def test_the_own_parameters_as_only_reference_give_the_plain_prediction(plain_set):
     features = _features(0.06)
     bases = k_bases(features, plain_set.k)
-    own = _with_references(plain_set, (features.params["tau_reio"],))
+    own = _with_references(
+        plain_set, ({"tau_reio": features.params["tau_reio"], "H0": features.params["H0"]},)
+    )
     for name in RECOMBINATION_NETWORKS:
         mask, expected = plain_set.predict(name, features, bases)
         own_mask, got = own.predict(name, features, bases)
@@ -95,10 +98,10 @@ def test_the_own_optical_depth_as_only_reference_is_the_plain_prediction(plain_s
 def test_averaged_prediction_scales_as_exp_minus_tau_reio(plain_set):
     """Full CLASS's recombination sources scale so; the averaged networks do by design."""
     low, high = 0.04, 0.07
-    references = (0.04, 0.056, 0.072)
+    references = tuple({"tau_reio": tau} for tau in (0.04, 0.056, 0.072))
     averaged = _with_references(plain_set, references)
     features = {tau: _features(tau) for tau in (low, high)}
-    shifted, factor = at_reference(features[high], 0.05)
+    shifted, factor = at_reference(features[high], {"tau_reio": 0.05}, None)
     assert factor == pytest.approx(np.exp(0.05 - high))
     assert shifted.params["tau_reio"] == 0.05
     np.testing.assert_allclose(shifted.time["g"], features[high].time["g"] / factor)
@@ -138,6 +141,78 @@ def test_class_recombination_sources_scale_as_exp_minus_tau_reio():
         assert np.abs(deviation).max() < 2e-3
 
 
+def test_class_recombination_sources_do_not_depend_on_h0():
+    """The premise of H0 references, against full CLASS at the same k (k_output_values)."""
+    k_values = np.geomspace(2e-3, 0.25, 12)
+    early = {}
+    for h0 in (65.8, 69.6):
+        cosmo = bridge.classy.Class()
+        cosmo.set(
+            {
+                **_class_settings(0.055, h0),
+                "l_max_scalars": 500,
+                "k_output_values": ",".join(f"{k:.8g}" for k in k_values),
+            }
+        )
+        cosmo.compute(level=["perturbations"])
+        values, k, tau = cosmo.get_sources()
+        tau_rec = cosmo.get_current_derived_parameters(["tau_rec"])["tau_rec"]
+        columns = [int(np.argmin(np.abs(np.asarray(k) - value))) for value in k_values]
+        rows = np.asarray(tau) < 1.5 * tau_rec
+        early[h0] = (
+            np.asarray(tau)[rows],
+            {n: values[n][columns][:, rows] for n in ("t0", "t1", "t2")},
+        )
+        cosmo.struct_cleanup()
+    (tau_low, low), (tau_high, high) = early[65.8], early[69.6]
+    assert tau_low.size == tau_high.size
+    np.testing.assert_allclose(tau_low, tau_high, rtol=0, atol=1e-3)  # Mpc
+    for name in RECOMBINATION_NETWORKS:
+        deviation = (high[name] - low[name]) / np.abs(low[name]).max()
+        # t0 varies fastest in tau, where the two samplings differ by 2.5e-4 Mpc.
+        assert np.sqrt(np.mean(deviation**2)) < (1e-4 if name == "t0" else 1e-5)
+        assert np.abs(deviation).max() < 2e-3
+
+
+def test_h0_move_reproduces_class_intervals():
+    """at_hubble gives the ra_rec, da_rec and conf_time_reio CLASS finds at the other H0."""
+    metadata = read_metadata(DEFAULT_NETWORKS)
+    expansion = FlatLambdaExpansion.from_settings(
+        metadata.provenance["class_precision"], metadata.param_names
+    )
+    low, high = _features(0.055, 65.6), _features(0.055, 69.7)
+    for start, end in ((low, high), (high, low)):
+        moved = at_hubble(start, end.params["H0"], expansion)
+        assert moved.params == {**start.params, "H0": end.params["H0"]}
+        assert abs(end.scalars["ra_rec"] - start.scalars["ra_rec"]) > 150.0  # Mpc
+        for name, tolerance in (("ra_rec", 2e-3), ("da_rec", 2e-6), ("conf_time_reio", 2e-2)):
+            assert moved.scalars[name] == pytest.approx(end.scalars[name], abs=tolerance)
+        for name in ("tau_rec", "rs_rec", "ds_rec", "rd_rec"):
+            assert moved.scalars[name] == start.scalars[name]
+            assert end.scalars[name] == pytest.approx(start.scalars[name], rel=1e-7)
+        assert moved.time is start.time
+
+
+def test_h0_references_change_the_prediction_a_little(plain_set):
+    features = _features(0.055)
+    bases = k_bases(features, plain_set.k)
+    averaged = _with_references(plain_set, ({"H0": 66.0}, {"H0": 69.0}))
+    for name in RECOMBINATION_NETWORKS:
+        _, plain = plain_set.predict(name, features, bases)
+        _, got = averaged.predict(name, features, bases)
+        difference = np.abs(got - plain).max() / np.abs(plain).max()
+        assert 0 < difference < 0.01
+
+
+def test_older_tau_reio_references_are_read_as_references(tmp_path):
+    def older(data):
+        _set(data, "t0", "tau_reio_references", [0.04, 0.06])
+
+    metadata = read_metadata(_edited_metadata(tmp_path, "older", older))
+    assert metadata.networks["t0"].references == ({"tau_reio": 0.04}, {"tau_reio": 0.06})
+    assert "tau_reio_references" not in metadata.to_dict()["networks"]["t0"]
+
+
 def _edited_metadata(tmp_path: Path, label: str, edit: Callable[[dict], None]) -> Path:
     """A folder holding the shipped metadata.json changed by ``edit(data)``."""
     data = json.loads((DEFAULT_NETWORKS / "metadata.json").read_text())
@@ -148,26 +223,52 @@ def _edited_metadata(tmp_path: Path, label: str, edit: Callable[[dict], None]) -
     return folder
 
 
+def _set(data: dict, network: str, key: str, value: object) -> None:
+    """Set ``key`` of a network entry, removing the other form of references."""
+    entry = data["networks"][network]
+    entry.pop("references", None)
+    entry.pop("tau_reio_references", None)
+    entry[key] = value
+
+
 def test_references_are_refused_where_the_scaling_fails(tmp_path):
     def late(data):
-        data["networks"]["t0_late"]["tau_reio_references"] = [0.05]
+        _set(data, "t0_late", "references", [{"tau_reio": 0.05}])
 
     def lensing(data):
         data["networks"]["phi_plus_psi"]["tau_range"] = [0.0, 1.5]
-        data["networks"]["phi_plus_psi"]["tau_reio_references"] = [0.05]
+        _set(data, "phi_plus_psi", "references", [{"tau_reio": 0.05}])
 
     def malformed(data):
-        data["networks"]["t0"]["tau_reio_references"] = "0.05"
+        _set(data, "t0", "tau_reio_references", "0.05")
 
     def unknown(data):
-        data["networks"]["t0"]["tau_reio_references"] = [0.05]
+        _set(data, "t0", "references", [{"tau_reio": 0.05}])
         data["param_names"] = [name for name in data["param_names"] if name != "tau_reio"]
+
+    def not_symmetric(data):
+        _set(data, "t0", "references", [{"omega_b": 0.0224}])
+
+    def outside(data):
+        _set(data, "t0", "references", [{"H0": 75.0}])
+
+    def curved(data):
+        _set(data, "t0", "references", [{"H0": 67.0}])
+        data["provenance"]["class_precision"]["Omega_k"] = 0.01
+
+    def both_keys(data):
+        data["networks"]["t0"]["references"] = [{"H0": 67.0}]
+        data["networks"]["t0"]["tau_reio_references"] = [0.05]
 
     for edit, message in (
         (late, "tau range ends"),
         (lensing, "does not carry a factor"),
         (malformed, "list of optical depths"),
-        (unknown, "remove the references"),
+        (unknown, "remove it"),
+        (not_symmetric, "may set only"),
+        (outside, "outside the training domain"),
+        (curved, "cosmological constant"),
+        (both_keys, "keep one"),
     ):
         with pytest.raises(NetworkSetError, match=message):
             read_metadata(_edited_metadata(tmp_path, edit.__name__, edit))
