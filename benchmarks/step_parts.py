@@ -8,11 +8,11 @@ structure once; then each part of what ``NetworkSourceProvider`` and the
 install do is timed on its own, best of ``--repeat`` runs: the features
 (CLASS's background and thermodynamics tables, splined), the k bases, each
 network's forward pass and output inverse (for a network averaged over
-reference optical depths, all of it together), the spline map onto CLASS's k
-list, the move of the sources onto it and the install into CLASS, each as
-``NetworkSourceProvider`` and the hook run it (float32 sources).  A sum of
-best times, so a lower bound of the step's time in a chain, where caches are
-colder.
+references of tau_reio and H0, all of it together, input moves included),
+the spline map onto CLASS's k list, the move of the sources onto it and
+the install into CLASS, each as ``NetworkSourceProvider`` and the hook run
+it (float32 sources).  A sum of best times, so a lower bound of the step's
+time in a chain, where caches are colder.
 """
 
 from __future__ import annotations
