@@ -272,3 +272,20 @@ def test_references_are_refused_where_the_scaling_fails(tmp_path):
     ):
         with pytest.raises(NetworkSetError, match=message):
             read_metadata(_edited_metadata(tmp_path, edit.__name__, edit))
+
+
+def test_expansion_reads_class_settings_and_refuses_what_breaks_the_symmetry():
+    params = ("omega_b", "omega_cdm", "H0", "tau_reio")
+    expansion = FlatLambdaExpansion.from_settings(
+        {"N_ncdm": 2, "m_ncdm": "0.05,0.01", "N_ur": 1.0196}, params
+    )
+    assert expansion.neutrino_mass_ev == pytest.approx(0.06)
+    assert expansion.n_ur == 1.0196 and expansion.t_cmb == 2.7255
+    assert FlatLambdaExpansion.from_settings({}, params).neutrino_mass_ev == 0.0
+    for settings, names, message in (
+        ({}, ("omega_b", "H0"), "lacks"),
+        ({"w0_fld": -0.9}, params, "cosmological constant"),
+        ({}, (*params, "N_ur"), "fixed, not varied"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            FlatLambdaExpansion.from_settings(settings, names)

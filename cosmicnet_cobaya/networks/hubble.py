@@ -106,9 +106,14 @@ class FlatLambdaExpansion:
             neutrino_mass_ev=neutrino_mass,
         )
 
+    @property
+    def omega_radiation(self) -> float:
+        """Photons and massless neutrinos, omega_r."""
+        return OMEGA_GAMMA_PER_T4 * self.t_cmb**4 * (1.0 + NEUTRINO_RATIO * self.n_ur)
+
     def hubble(self, params: Mapping[str, float], h0: float, one_plus_z: np.ndarray) -> np.ndarray:
         """H(z) [1/Mpc] of a flat LCDM with ``params``' densities and Hubble constant ``h0``."""
-        omega_r = OMEGA_GAMMA_PER_T4 * self.t_cmb**4 * (1.0 + NEUTRINO_RATIO * self.n_ur)
+        omega_r = self.omega_radiation
         omega_m = params["omega_b"] + params["omega_cdm"] + self.neutrino_mass_ev / EV_PER_OMEGA_NU
         omega_lambda = (h0 / 100.0) ** 2 - omega_m - omega_r
         density = omega_m * one_plus_z**3 + omega_r * one_plus_z**4 + omega_lambda
@@ -118,25 +123,28 @@ class FlatLambdaExpansion:
         self, params: Mapping[str, float], h0: float, redshifts: np.ndarray
     ) -> np.ndarray:
         """D(z) [Mpc]: how the conformal time at each redshift moves when H0 becomes ``h0``."""
-        one_plus_z = np.exp(_LOG_ONE_PLUS_Z)
+        one_plus_z = np.exp(_LOG_ONE_PLUS_Z)  # dz = (1 + z) d ln(1 + z)
         own = self.hubble(params, params[H0], one_plus_z)
         other = self.hubble(params, h0, one_plus_z)
-        integrand = (1.0 / other - 1.0 / own) * one_plus_z  # dz = (1 + z) d ln(1 + z)
-        steps = 0.5 * (integrand[1:] + integrand[:-1]) * np.diff(_LOG_ONE_PLUS_Z)
-        from_above = np.concatenate((np.cumsum(steps[::-1])[::-1], [0.0]))
+        from_above = _integral_from_above((1.0 / other - 1.0 / own) * one_plus_z)
         return np.interp(np.log1p(redshifts), _LOG_ONE_PLUS_Z, from_above)
 
     def redshift_at(self, params: Mapping[str, float], tau: float) -> float:
         """The redshift at which the conformal time is ``tau`` [Mpc] (late times, z < 1e5)."""
         one_plus_z = np.exp(_LOG_ONE_PLUS_Z)
-        integrand = one_plus_z / self.hubble(params, params[H0], one_plus_z)
-        steps = 0.5 * (integrand[1:] + integrand[:-1]) * np.diff(_LOG_ONE_PLUS_Z)
         # The conformal time above z = 1e5 (radiation era) is 1 / (sqrt(omega_r) 100/c (1+z)).
-        omega_r = OMEGA_GAMMA_PER_T4 * self.t_cmb**4 * (1.0 + NEUTRINO_RATIO * self.n_ur)
-        top = C_KM_S / (100.0 * np.sqrt(omega_r) * one_plus_z[-1])
-        conformal = top + np.concatenate((np.cumsum(steps[::-1])[::-1], [0.0]))
+        top = C_KM_S / (100.0 * np.sqrt(self.omega_radiation) * one_plus_z[-1])
+        conformal = top + _integral_from_above(
+            one_plus_z / self.hubble(params, params[H0], one_plus_z)
+        )
         # conformal time falls with z: interpolate on the reversed arrays.
         return float(np.expm1(np.interp(tau, conformal[::-1], _LOG_ONE_PLUS_Z[::-1])))
+
+
+def _integral_from_above(integrand: np.ndarray) -> np.ndarray:
+    """Trapezoid integral of ``integrand`` d ln(1 + z) from each grid point to the top."""
+    steps = 0.5 * (integrand[1:] + integrand[:-1]) * np.diff(_LOG_ONE_PLUS_Z)
+    return np.concatenate((np.cumsum(steps[::-1])[::-1], [0.0]))
 
 
 def _total_mass(m_ncdm: Any) -> float:
