@@ -61,6 +61,7 @@ EXPANSION_KEYS = (
 """CLASS settings that change the late-time expansion beyond a cosmological constant."""
 _LOG_ONE_PLUS_Z = np.linspace(0.0, np.log(1.0e5), 2048)
 """Grid of ln(1 + z) for D(z); above z = 1e5 the integrand is below 1e-15 Mpc."""
+_ONE_PLUS_Z = np.exp(_LOG_ONE_PLUS_Z)
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ class FlatLambdaExpansion:
         self, params: Mapping[str, float], h0: float, redshifts: np.ndarray
     ) -> np.ndarray:
         """D(z) [Mpc]: how the conformal time at each redshift moves when H0 becomes ``h0``."""
-        one_plus_z = np.exp(_LOG_ONE_PLUS_Z)  # dz = (1 + z) d ln(1 + z)
+        one_plus_z = _ONE_PLUS_Z  # dz = (1 + z) d ln(1 + z)
         own = self.hubble(params, params[H0], one_plus_z)
         other = self.hubble(params, h0, one_plus_z)
         from_above = _integral_from_above((1.0 / other - 1.0 / own) * one_plus_z)
@@ -131,7 +132,7 @@ class FlatLambdaExpansion:
 
     def redshift_at(self, params: Mapping[str, float], tau: float) -> float:
         """The redshift at which the conformal time is ``tau`` [Mpc] (late times, z < 1e5)."""
-        one_plus_z = np.exp(_LOG_ONE_PLUS_Z)
+        one_plus_z = _ONE_PLUS_Z
         # The conformal time above z = 1e5 (radiation era) is 1 / (sqrt(omega_r) 100/c (1+z)).
         top = C_KM_S / (100.0 * np.sqrt(self.omega_radiation) * one_plus_z[-1])
         conformal = top + _integral_from_above(

@@ -180,32 +180,30 @@ class NetworkSetMetadata:
                 check_no_overlap({entry.name: entry.tau_range for entry in entries})
             except ValueError as error:
                 raise NetworkSetError(f"the networks of source {source}: {error}") from error
-        provenance = dict(data.get("provenance", {}))
-        domain = {name: list(bounds) for name, bounds in data.get("domain", {}).items()}
-        try:
-            check_set(
-                {name: entry.references for name, entry in networks.items()},
-                data["param_names"],
-                domain,
-                provenance.get("class_precision", {}),
-            )
-        except ValueError as error:
-            raise NetworkSetError(str(error)) from error
         k = np.asarray(data["k"], dtype=float)
         if k.ndim != 1 or k.size < 2 or np.any(np.diff(k) <= 0):
             raise NetworkSetError("the k grid in metadata.json is not an increasing list")
-        return cls(
+        metadata = cls(
             k=k,
             param_names=tuple(data["param_names"]),
             normalisation=InputNormalisation.from_dict(data["normalisation"]),
             networks=networks,
-            domain=domain,
-            provenance=provenance,
+            domain={name: list(bounds) for name, bounds in data.get("domain", {}).items()},
+            provenance=dict(data.get("provenance", {})),
         )
+        try:
+            metadata.expansion  # noqa: B018 -- checks every network's references
+        except ValueError as error:
+            raise NetworkSetError(str(error)) from error
+        return metadata
 
     @cached_property
     def expansion(self) -> FlatLambdaExpansion | None:
-        """The late-time expansion H0 references need (None when no network has one)."""
+        """The late-time expansion H0 references need (None when no network has one).
+
+        Raises ``ValueError`` where a network's references do not fit the set
+        (:func:`~cosmicnet_cobaya.networks.references.check_set`).
+        """
         return check_set(
             {name: entry.references for name, entry in self.networks.items()},
             self.param_names,

@@ -78,7 +78,7 @@ def export_network_set(
 
 def with_references(metadata: Any, references: Sequence[Mapping[str, float]]) -> Any:
     """``metadata`` with ``references`` on every network the symmetries allow (checked)."""
-    from cosmicnet_cobaya.networks.references import check_set, parse_references
+    from cosmicnet_cobaya.networks.references import parse_references
     from cosmicnet_cobaya.networks.reionization import (
         LATEST_END_IN_TAU_REC,
         SCALING_SOURCES,
@@ -99,14 +99,10 @@ def with_references(metadata: Any, references: Sequence[Mapping[str, float]]) ->
         )
     for name in chosen:
         networks[name] = dataclasses.replace(networks[name], references=parsed)
-    check_set(
-        {name: parsed for name in chosen},
-        metadata.param_names,
-        metadata.domain,
-        metadata.provenance.get("class_precision", {}),
-    )
+    updated = dataclasses.replace(metadata, networks=networks)
+    updated.expansion  # noqa: B018 -- checks the references against the set
     logger.info("networks %s averaged over the references %s", chosen, list(parsed))
-    return dataclasses.replace(metadata, networks=networks)
+    return updated
 
 
 def check_export(source: Path, target: Path, seed: int = 0) -> float:
