@@ -21,6 +21,7 @@ COMMANDS: tuple[str, ...] = (
     "benchmark",
     "compare-chains",
     "export",
+    "correct",
     "history",
     "shift-matrix",
 )

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cosmicnet_cobaya.features import KBases
+from cosmicnet_cobaya.networks.correction import CorrectionError, ResidualCorrection, check_fits
 from cosmicnet_cobaya.networks.forward import ForwardModelError, NumpyModel, load_numpy_model
 from cosmicnet_cobaya.networks.hubble import FlatLambdaExpansion
 from cosmicnet_cobaya.networks.inputs import InputSpec, assemble_inputs
@@ -76,6 +77,8 @@ class NetworkEntry:
     ``tau_range`` the slices it serves, in units of tau_rec.  With
     ``references`` its prediction is the mean of its predictions at those
     values of tau_reio and H0, rescaled (:mod:`~cosmicnet_cobaya.networks.references`).
+    ``correction`` describes a fitted residual correction added to its output
+    (:mod:`~cosmicnet_cobaya.networks.correction`; empty: none).
     """
 
     name: str
@@ -88,6 +91,7 @@ class NetworkEntry:
     source: str = ""
     tau_range: TauRange = FULL_RANGE
     references: tuple[Reference, ...] = ()
+    correction: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.source:
@@ -107,6 +111,7 @@ class NetworkEntry:
             "history": self.history,
             "selection": self.selection,
             **({"references": [dict(ref) for ref in self.references]} if self.references else {}),
+            **({"correction": self.correction} if self.correction else {}),
         }
 
     @classmethod
@@ -130,6 +135,7 @@ class NetworkEntry:
             source=str(data.get("source", name)),
             tau_range=parse_tau_range(data.get("tau_range"), f"networks.{name}.tau_range"),
             references=references,
+            correction=dict(data.get("correction", {})),
         )
 
 
@@ -272,6 +278,8 @@ class NetworkSet:
     directory: Path
     metadata: NetworkSetMetadata
     models: dict[str, NumpyModel]
+    corrections: dict[str, ResidualCorrection] = field(default_factory=dict)
+    """Residual corrections by network name (only the networks that have one)."""
 
     @property
     def k(self) -> np.ndarray:
@@ -310,9 +318,15 @@ class NetworkSet:
     ) -> np.ndarray:
         norm = self.metadata.normalisation
         if entry.references:
-            return self._predict_rows_averaged(entry, features.rows(rows), bases.rows(rows), out)
-        inputs = assemble_inputs(features.rows(rows), entry.inputs, norm, bases.rows(rows))
-        return entry.output.inverse(self.models[entry.name](inputs), out=out)
+            values = self._predict_rows_averaged(entry, features.rows(rows), bases.rows(rows), out)
+        else:
+            inputs = assemble_inputs(features.rows(rows), entry.inputs, norm, bases.rows(rows))
+            values = entry.output.inverse(self.models[entry.name](inputs), out=out)
+        correction = self.corrections.get(entry.name)
+        if correction is not None:
+            x = features.tau[rows] / features.scalars["tau_rec"]
+            correction.add_to(values, features.params, x)
+        return values
 
     def _predict_rows_averaged(
         self,
@@ -395,5 +409,23 @@ def load_network_set(directory: str | Path, names: tuple[str, ...] | None = None
                 f"network set {directory}: {entry.file} lacks inputs {missing} named in metadata"
             )
         models[name] = model
+    corrections = {
+        name: _load_correction(directory, metadata, name)
+        for name in wanted
+        if metadata.networks[name].correction
+    }
     log.debug("loaded network set %s: %s", directory, ", ".join(wanted))
-    return NetworkSet(directory=directory, metadata=metadata, models=models)
+    return NetworkSet(directory, metadata, models, corrections)
+
+
+def _load_correction(
+    directory: Path, metadata: NetworkSetMetadata, name: str
+) -> ResidualCorrection:
+    """Network ``name``'s residual correction, read and checked against the set."""
+    where = f"network set {directory}: networks.{name}.correction"
+    try:
+        correction = ResidualCorrection.load(directory, metadata.networks[name].correction, where)
+        check_fits(correction, metadata.param_names, metadata.k.size)
+    except CorrectionError as error:
+        raise NetworkSetError(str(error)) from error
+    return correction

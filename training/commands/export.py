@@ -70,6 +70,9 @@ def export_network_set(
     for entry in metadata.networks.values():
         model = keras.models.load_model(source / entry.file, compile=False)
         model.save(target / entry.file)
+        if entry.correction:
+            file = entry.correction["file"]
+            shutil.copyfile(source / file, target / file)
     shutil.copyfile(source / METADATA_FILE, target / METADATA_FILE)
     if references:
         with_references(metadata, references).write(target)

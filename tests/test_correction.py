@@ -1,0 +1,174 @@
+"""Residual corrections of recombination networks (networks.correction, training.correction)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from cosmicnet_cobaya.features import k_bases
+from cosmicnet_cobaya.networks.correction import (
+    CorrectionError,
+    LinearInterpolation,
+    ResidualCorrection,
+    monomial_powers,
+    monomials,
+)
+from cosmicnet_cobaya.networks.network_set import NetworkSetError, load_network_set
+from training.cli import main
+from training.correction import CorrectionSettings, fit_corrections
+from training.dataset import open_set
+
+
+def test_monomials_constant_first_then_by_degree():
+    assert monomial_powers(2, 2) == [(0, 0), (1, 0), (0, 1), (2, 0), (1, 1), (0, 2)]
+    assert len(monomial_powers(2, 3)) == 10 and len(monomial_powers(3, 2)) == 10
+    u = np.array([0.5, -2.0])
+    assert np.allclose(monomials(u, 2), [1.0, 0.5, -2.0, 0.25, -1.0, 4.0])
+
+
+def test_linear_interpolation_is_exact_for_lines_and_zero_outside():
+    known = np.array([0.0, 0.3, 1.0, 2.0])
+    values = np.stack([3.0 * known + 1.0, -known], axis=1)
+    wanted = np.array([-0.1, 0.0, 0.15, 1.7, 2.0, 2.5])
+    got = LinearInterpolation.between(known, wanted)(values)
+    inside = (wanted >= 0.0) & (wanted <= 2.0)
+    assert np.allclose(got[inside, 0], 3.0 * wanted[inside] + 1.0)
+    assert np.allclose(got[inside, 1], -wanted[inside])
+    assert np.all(got[~inside] == 0.0)
+
+
+def _correction(rank: int = 2, k_size: int = 5) -> ResidualCorrection:
+    rng = np.random.default_rng(1)
+    return ResidualCorrection(
+        parameters=("omega_b", "omega_cdm"),
+        centre=(0.0224, 0.12),
+        scale=(0.0007, 0.0045),
+        degree=1,
+        x=np.linspace(0.8, 1.5, 7),
+        left=rng.normal(size=(3, 7, rank)),
+        right=rng.normal(size=(rank, k_size)),
+        file="t1.correction.npz",
+    )
+
+
+def test_correction_evaluates_its_formula_and_round_trips(tmp_path):
+    correction = _correction()
+    params = {"omega_b": 0.0231, "omega_cdm": 0.118, "H0": 70.0}
+    u = [(0.0231 - 0.0224) / 0.0007, (0.118 - 0.12) / 0.0045]
+    terms = [1.0, u[0], u[1]]
+    on_grid = sum(t * correction.left[i] for i, t in enumerate(terms)) @ correction.right
+    x = np.array([0.7, 0.8, 1.1, 1.5, 1.6])
+    expected = np.stack([np.interp(x, correction.x, column) for column in on_grid.T], axis=1)
+    expected[(x < 0.8) | (x > 1.5)] = 0.0
+    assert np.allclose(correction.evaluate(params, x), expected)
+    values = np.ones((x.size, 8))
+    correction.add_to(values, params, x)
+    assert np.allclose(values[:, :5], 1.0 + expected) and np.all(values[:, 5:] == 1.0)
+
+    correction.save(tmp_path)
+    loaded = ResidualCorrection.load(tmp_path, correction.spec(), "here")
+    assert np.allclose(loaded.evaluate(params, x), expected)
+    assert loaded.spec() == correction.spec()
+
+
+def test_correction_refuses_bad_shapes_and_files(tmp_path):
+    good = _correction()
+    with pytest.raises(CorrectionError, match="left factor"):
+        dataclasses.replace(good, left=good.left[:2])
+    with pytest.raises(CorrectionError, match="right factor"):
+        dataclasses.replace(good, right=good.right[:1])
+    with pytest.raises(CorrectionError, match="non-finite"):
+        dataclasses.replace(good, right=np.full_like(good.right, np.nan))
+    with pytest.raises(CorrectionError, match="is missing"):
+        ResidualCorrection.load(tmp_path, good.spec(), "networks.t1.correction")
+    (tmp_path / good.file).write_bytes(b"not an npz file")
+    with pytest.raises(CorrectionError, match="corrupt"):
+        ResidualCorrection.load(tmp_path, good.spec(), "networks.t1.correction")
+    with pytest.raises(CorrectionError, match="incomplete"):
+        ResidualCorrection.load(tmp_path, {"file": good.file}, "networks.t1.correction")
+
+
+def _planted(params: dict[str, float], x: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """A residual smooth in x and k, quadratic in the scaled parameters."""
+    ub = (params["omega_b"] - 0.02242) / 0.0007
+    uc = (params["omega_cdm"] - 0.11933) / 0.00455
+    shape_x = np.exp(-(((x - 1.0) / 0.1) ** 2))[:, None]
+    shape_k = np.sin(k / 0.02)[None, :]
+    return (0.3 + ub - 0.5 * uc + 0.7 * ub * uc) * shape_x * shape_k + uc**2 * shape_x * 0.1
+
+
+def test_fit_recovers_a_planted_residual(smoke_data):
+    with open_set(smoke_data / "training.h5") as data:
+        base = [data.cosmology(int(i), targets=("t1",)) for i in data.indices]
+        k = data.k
+    rng = np.random.default_rng(3)
+    cosmologies = []
+    for n in range(40):
+        cosmology = base[n % len(base)]
+        params = dict(cosmology.features.params)
+        params["omega_b"] = 0.02242 + 0.0007 * rng.uniform(-1, 1)
+        params["omega_cdm"] = 0.11933 + 0.00455 * rng.uniform(-1, 1)
+        features = dataclasses.replace(cosmology.features, params=params)
+        cosmologies.append(dataclasses.replace(cosmology, features=features))
+
+    def predict(name, features, bases):
+        x = features.tau / features.scalars["tau_rec"]
+        mask = x < 1.5
+        target = next(c for c in cosmologies if c.features is features).targets["t1"]
+        return mask, target[mask] - _planted(features.params, x[mask], k)
+
+    entry = SimpleNamespace(source="t1", tau_range=(0.0, 1.5))
+    domain = {"omega_b": [0.02172, 0.02312], "omega_cdm": [0.11478, 0.12388]}
+    fake_set = SimpleNamespace(
+        metadata=SimpleNamespace(networks={"t1": entry}, param_names=("omega_b", "omega_cdm"),
+                                 domain=domain),
+        corrections={}, k=k, predict=predict,
+    )  # fmt: skip
+    settings = CorrectionSettings(degree=2, x_size=300, k_max=k[-1], max_rank=8)
+    correction = fit_corrections(fake_set, ["t1"], cosmologies, settings)["t1"]
+    fitted = correction.fitted
+    assert fitted["cosmologies"] == 36 and fitted["held_out"] == 4
+    assert fitted["held_out_rms_after"] < 0.01 * fitted["held_out_rms_before"]
+
+
+def test_correct_command_adds_corrections_that_the_set_applies(
+    smoke_data, smoke_networks, tmp_path
+):
+    out = tmp_path / "corrected"
+    argv = ["correct", str(smoke_networks), "--data", str(smoke_data), "--out", str(out)]
+    assert main([*argv, "--networks", "t1", "--degree", "0", "--no-progress"]) == 0
+    corrected, plain = load_network_set(out), load_network_set(smoke_networks)
+    correction = corrected.corrections["t1"]
+    assert correction.fitted["cosmologies"] >= 2 and "training.h5" in correction.fitted["data"]
+    with open_set(smoke_data / "test.h5") as data:
+        features = data.cosmology(int(data.indices[0])).features
+    bases = k_bases(features, plain.k)
+    mask, without = plain.predict("t1", features, bases)
+    _, with_correction = corrected.predict("t1", features, bases)
+    x = features.tau[mask] / features.scalars["tau_rec"]
+    expected = without.copy()
+    expected[:, : correction.k_size] += correction.evaluate(features.params, x)
+    assert np.allclose(with_correction, expected)
+    assert not np.allclose(with_correction, without)
+
+    again = tmp_path / "again"
+    assert main(["correct", str(out), "--data", str(smoke_data), "--out", str(again),
+                 "--networks", "t1", "--degree", "0", "--no-progress"]) == 2  # fmt: skip
+
+    arrays = (out / correction.file).read_bytes()
+    (out / correction.file).write_bytes(b"corrupt")
+    with pytest.raises(NetworkSetError, match=r"t1\.correction\.npz is corrupt"):
+        load_network_set(out)
+    (out / correction.file).unlink()
+    with pytest.raises(NetworkSetError, match="is missing"):
+        load_network_set(out)
+    (out / correction.file).write_bytes(arrays)
+    metadata = json.loads((out / "metadata.json").read_text())
+    metadata["networks"]["t1"]["correction"]["parameters"] = ["N_eff", "omega_cdm"]
+    (out / "metadata.json").write_text(json.dumps(metadata))
+    with pytest.raises(NetworkSetError, match="N_eff"):
+        load_network_set(out)

@@ -1,0 +1,205 @@
+"""Fitting residual corrections (:mod:`cosmicnet_cobaya.networks.correction`).
+
+For each generated cosmology the network's prediction (averaged over its
+references, as at inference) is subtracted from CLASS's source on the rows the
+network serves; the residual is interpolated onto a fixed grid of x = tau / tau_rec
+and regressed, pixel by pixel, on the monomials of the scaled parameters (least
+squares through accumulated normal equations, so memory does not grow with the
+number of cosmologies).  The coefficients are stored as a truncated singular-value
+factorisation.  Every ``holdout``-th cosmology is left out of the fit and measures
+what the correction removes, on CLASS's own rows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from cosmicnet_cobaya.features import k_bases
+from cosmicnet_cobaya.networks.correction import (
+    CORRECTION_SUFFIX,
+    LinearInterpolation,
+    ResidualCorrection,
+    monomial_powers,
+    monomials,
+)
+from cosmicnet_cobaya.networks.network_set import NetworkSet
+from training.dataset import Cosmology
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CorrectionSettings:
+    """What ``cosmicnet correct`` fits."""
+
+    parameters: tuple[str, ...] = ("omega_b", "omega_cdm")
+    degree: int = 3
+    x_size: int = 200
+    k_max: float = 0.4
+    max_rank: int = 128
+    tolerance: float = 1e-4
+    """Rank: the smallest keeping all but this fraction of the coefficients' squared norm."""
+    holdout_every: int = 10
+    ridge: float = 1e-10
+    """Relative ridge term on the normal equations (keeps them solvable)."""
+
+
+@dataclass
+class _Accumulator:
+    """Normal equations of one network's fit, and its held-out residuals."""
+
+    x: np.ndarray
+    k_size: int
+    n_terms: int
+    gram: np.ndarray = field(init=False)
+    moments: np.ndarray = field(init=False)
+    fitted: int = 0
+    held_out: list[tuple[dict[str, float], np.ndarray, np.ndarray]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.gram = np.zeros((self.n_terms, self.n_terms))
+        self.moments = np.zeros((self.n_terms, self.x.size, self.k_size))
+
+
+def network_rows(
+    network_set: NetworkSet, name: str, cosmology: Cosmology, bases: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """x = tau / tau_rec of the rows network ``name`` serves, and CLASS minus network there."""
+    entry = network_set.metadata.networks[name]
+    mask, predicted = network_set.predict(name, cosmology.features, bases)
+    residual = cosmology.targets[entry.source][mask] - predicted
+    x = cosmology.features.tau[mask] / cosmology.features.scalars["tau_rec"]
+    return x, residual
+
+
+def fit_corrections(
+    network_set: NetworkSet,
+    names: Sequence[str],
+    cosmologies: Iterable[Cosmology],
+    settings: CorrectionSettings,
+    progress: Callable[[Iterable[Cosmology]], Iterable[Cosmology]] = lambda items: items,
+) -> dict[str, ResidualCorrection]:
+    """Fit a correction for each network in ``names`` on ``cosmologies``.
+
+    The x grid of each runs from the first row the network serves in the first
+    cosmology to the end of its tau range (which must have one).
+    """
+    metadata = network_set.metadata
+    for name in names:
+        if name not in metadata.networks:
+            known = sorted(metadata.networks)
+            raise ValueError(f"the set has no network {name!r} (it has {known})")
+        if name in network_set.corrections:
+            raise ValueError(f"network {name!r} already has a correction: fit on a set without")
+        if metadata.networks[name].tau_range[1] is None:
+            raise ValueError(f"network {name!r} serves up to today: corrections need an end")
+    missing = [p for p in settings.parameters if p not in metadata.param_names]
+    if missing:
+        raise ValueError(f"parameters {missing} are not among the set's {metadata.param_names}")
+    k_size = int(np.searchsorted(network_set.k, settings.k_max, side="right"))
+    n_terms = len(monomial_powers(len(settings.parameters), settings.degree))
+    accumulators: dict[str, _Accumulator] = {}
+    centre, scale = _centre_and_scale(metadata.domain, settings.parameters)
+    for count, cosmology in enumerate(progress(cosmologies)):
+        features = cosmology.features
+        values = np.array([features.params[p] for p in settings.parameters])
+        terms = monomials((values - centre) / scale, settings.degree)
+        bases = k_bases(features, network_set.k)
+        for name in names:
+            rows_x, residual = network_rows(network_set, name, cosmology, bases)
+            residual = residual[:, :k_size]
+            if name not in accumulators:
+                end = float(metadata.networks[name].tau_range[1])
+                x = np.linspace(float(rows_x[0]), end, settings.x_size)
+                accumulators[name] = _Accumulator(x, k_size, n_terms)
+            acc = accumulators[name]
+            if settings.holdout_every and count % settings.holdout_every == 0:
+                acc.held_out.append((dict(features.params), rows_x, residual))
+                continue
+            on_grid = LinearInterpolation.between(rows_x, acc.x)(residual)
+            acc.gram += np.outer(terms, terms)
+            acc.moments += terms[:, None, None] * on_grid
+            acc.fitted += 1
+    if not accumulators:
+        raise ValueError("no cosmologies to fit on")
+    return {name: _solve(name, acc, settings, centre, scale) for name, acc in accumulators.items()}
+
+
+def _centre_and_scale(
+    domain: dict[str, list[float]], parameters: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Centre and half-width of the training domain in each parameter."""
+    if any(p not in domain for p in parameters):
+        raise ValueError(f"the set's domain lacks bounds for some of {list(parameters)}")
+    bounds = np.array([domain[p] for p in parameters], dtype=float)
+    return bounds.mean(axis=1), 0.5 * (bounds[:, 1] - bounds[:, 0])
+
+
+def _solve(
+    name: str,
+    acc: _Accumulator,
+    settings: CorrectionSettings,
+    centre: np.ndarray,
+    scale: np.ndarray,
+) -> ResidualCorrection:
+    if acc.fitted < 2 * acc.n_terms:
+        raise ValueError(
+            f"{acc.fitted} cosmologies cannot fit {acc.n_terms} terms for {name}: "
+            "generate more, or lower --degree"
+        )
+    gram = acc.gram + settings.ridge * np.trace(acc.gram) * np.eye(acc.n_terms)
+    coefficients = np.linalg.solve(gram, acc.moments.reshape(acc.n_terms, -1))
+    matrix = coefficients.reshape(acc.n_terms * acc.x.size, acc.k_size)
+    u, s, vt = np.linalg.svd(matrix, full_matrices=False)
+    kept = 1.0 - np.cumsum(s**2) / np.sum(s**2)
+    rank = int(min(settings.max_rank, np.searchsorted(-kept, -settings.tolerance) + 1))
+    left = (u[:, :rank] * s[:rank]).reshape(acc.n_terms, acc.x.size, rank)
+    correction = ResidualCorrection(
+        parameters=tuple(settings.parameters),
+        centre=tuple(float(v) for v in centre),
+        scale=tuple(float(v) for v in scale),
+        degree=settings.degree,
+        x=acc.x,
+        left=left.astype(np.float32),
+        right=vt[:rank].astype(np.float32),
+        file=f"{name}{CORRECTION_SUFFIX}",
+    )
+    before, after = _held_out_rms(correction, acc.held_out)
+    fitted = {
+        "cosmologies": acc.fitted,
+        "held_out": len(acc.held_out),
+        "degree": settings.degree,
+        "rank": rank,
+        "truncated_fraction": float(kept[rank - 1]),
+        "x_range": [float(acc.x[0]), float(acc.x[-1])],
+        "k_max": float(settings.k_max),
+        "held_out_rms_before": before,
+        "held_out_rms_after": after,
+    }
+    log.info(
+        "%s: %d cosmologies, rank %d; held-out residual rms %.3g -> %.3g (%.0f %% left)",
+        name, acc.fitted, rank, before, after, 100 * after / before if before else 0.0,
+    )  # fmt: skip
+    return dataclasses.replace(correction, fitted=fitted)
+
+
+def _held_out_rms(
+    correction: ResidualCorrection,
+    held_out: list[tuple[dict[str, float], np.ndarray, np.ndarray]],
+) -> tuple[float, float]:
+    """rms of the held-out residuals before and after the correction (CLASS's rows)."""
+    if not held_out:
+        return float("nan"), float("nan")
+    before = after = count = 0.0
+    for params, x, residual in held_out:
+        corrected = residual - correction.evaluate(params, x)
+        before += float(np.sum(residual**2))
+        after += float(np.sum(corrected**2))
+        count += residual.size
+    return float(np.sqrt(before / count)), float(np.sqrt(after / count))
