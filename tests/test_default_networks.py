@@ -22,7 +22,23 @@ def test_default_set_serves_every_source_within_size():
     assert precision["N_ur"] == 2.0328
     assert set(metadata.domain) == {"omega_b", "omega_cdm", "H0", "tau_reio"}
     assert metadata.provenance["versions"]["classy"] == "3.4.1.0"
-    assert load_network_set(DEFAULT_NETWORKS).k.size == metadata.k.size
+    loaded = load_network_set(DEFAULT_NETWORKS)
+    assert loaded.k.size == metadata.k.size
+    assert set(loaded.corrections) == {"t0", "t1", "t2"}
+
+
+def test_every_file_of_the_default_set_is_packaged():
+    import configparser
+    from fnmatch import fnmatch
+    from pathlib import Path
+
+    setup = configparser.ConfigParser()
+    setup.read(Path(__file__).resolve().parents[1] / "setup.cfg")
+    patterns = [p.strip() for p in setup["options.package_data"]["cosmicnet_cobaya"].split(",")]
+    package = DEFAULT_NETWORKS.parents[1]
+    for path in DEFAULT_NETWORKS.iterdir():
+        relative = path.relative_to(package).as_posix()
+        assert any(fnmatch(relative, pattern) for pattern in patterns), relative
 
 
 def test_recorded_accuracy_is_logged_with_its_figures(caplog):

@@ -2,7 +2,7 @@
 
     cosmicnet correct NETWORKS --data work/lcdm --out work/nets_corrected
         [--set training] [--networks t0 t1 t2] [--parameters omega_b omega_cdm]
-        [--degree 3] [--x-size 200] [--k-max 0.4] [--limit N]
+        [--degree 3] [--x-size 200] [--k-max 0.4] [--max-rank 128] [--limit N]
 
 Copies the set to ``--out`` and adds to each named network a correction: a
 polynomial in the parameters, fitted on the generated cosmologies of ``--set``,
@@ -40,6 +40,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--degree", type=int, default=3, help="total polynomial degree")
     parser.add_argument("--x-size", type=int, default=200, help="points in tau / tau_rec")
     parser.add_argument("--k-max", type=float, default=0.4, help="largest k corrected [1/Mpc]")
+    parser.add_argument("--max-rank", type=int, default=128, help="largest stored rank")
     parser.add_argument("--limit", type=int, default=None, help="use at most N cosmologies")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(handler=run)
@@ -74,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
         degree=args.degree,
         x_size=args.x_size,
         k_max=args.k_max,
+        max_rank=args.max_rank,
     )
     path = args.data / f"{args.set}.h5"
     try:
