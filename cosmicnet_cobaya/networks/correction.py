@@ -31,7 +31,6 @@ from typing import Any
 import numpy as np
 
 CORRECTION_SUFFIX = ".correction.npz"
-_ARRAYS = ("x", "left", "right")
 
 
 class CorrectionError(ValueError):
@@ -135,7 +134,7 @@ class ResidualCorrection:
 
     def evaluate(self, params: Mapping[str, float], x: np.ndarray) -> np.ndarray:
         """The correction (len(x), k_size) at ``params``, on rows at x = tau / tau_rec."""
-        terms = monomials(self.scaled(params), self.degree)
+        terms = monomials(self.scaled(params), self.degree).astype(self.left.dtype)
         on_grid = np.tensordot(terms, self.left, axes=1) @ self.right  # (n_x, k_size)
         return LinearInterpolation.between(self.x, x)(on_grid)
 
@@ -177,9 +176,13 @@ class ResidualCorrection:
             raise CorrectionError(f"{where}: correction file {file} is missing")
         try:
             with np.load(path, allow_pickle=False) as arrays:
-                x, left, right = (np.asarray(arrays[name], dtype=float) for name in _ARRAYS)
+                x = np.asarray(arrays["x"], dtype=float)
+                # the factors keep their stored precision (float32 when fitted)
+                left, right = (np.asarray(arrays[name]) for name in ("left", "right"))
         except (OSError, KeyError, ValueError) as error:
             raise CorrectionError(f"{where}: {file} is corrupt: {error}") from error
+        if not all(np.issubdtype(a.dtype, np.floating) for a in (left, right)):
+            raise CorrectionError(f"{where}: {file} holds non-float factors")
         try:
             return cls(parameters, centre, scale, degree, x, left, right, file,
                        dict(spec.get("fitted", {})))  # fmt: skip
