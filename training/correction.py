@@ -113,6 +113,8 @@ def fit_corrections(
         bases = k_bases(features, network_set.k)
         for name in names:
             rows_x, residual = network_rows(network_set, name, cosmology, bases)
+            if rows_x.size < 2:
+                continue  # the network serves (almost) no slice of this cosmology
             residual = residual[:, :k_size]
             if name not in accumulators:
                 end = float(metadata.networks[name].tau_range[1])
