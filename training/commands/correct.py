@@ -82,7 +82,9 @@ def run(args: argparse.Namespace) -> int:
         network_set = load_network_set(args.networks)
         with open_set(path) as data:
             indices = data.indices[: args.limit]
-            sources = sorted({network_set.metadata.networks[n].source for n in args.names})
+            # unknown names are left to fit_corrections, which names the set's networks
+            known = network_set.metadata.networks
+            sources = sorted({known[n].source for n in args.names if n in known})
             cosmologies = (data.cosmology(int(i), targets=sources) for i in indices)
 
             def progress(items: Any) -> Any:
@@ -95,8 +97,9 @@ def run(args: argparse.Namespace) -> int:
     copy_network_set(args.networks, args.out)
     metadata = network_set.metadata
     networks = dict(metadata.networks)
-    for name, correction in corrections.items():
-        correction.fitted["data"] = f"{path} ({len(indices)} cosmologies)"
+    data_note = f"{path} ({len(indices)} cosmologies)"
+    for name, fitted in corrections.items():
+        correction = dataclasses.replace(fitted, fitted={**fitted.fitted, "data": data_note})
         correction.save(args.out)
         networks[name] = dataclasses.replace(networks[name], correction=correction.spec())
     dataclasses.replace(metadata, networks=networks).write(args.out)
