@@ -19,7 +19,14 @@ from cosmicnet_cobaya.networks.correction import (
 )
 from cosmicnet_cobaya.networks.network_set import NetworkSetError, load_network_set
 from training.cli import main
-from training.correction import CorrectionSettings, fit_corrections
+from training.correction import (
+    CorrectionSettings,
+    NormalEquations,
+    accumulate,
+    fit_corrections,
+    solve,
+    sums_fingerprint,
+)
 from training.dataset import open_set
 
 
@@ -101,7 +108,8 @@ def _planted(params: dict[str, float], x: np.ndarray, k: np.ndarray) -> np.ndarr
     return (0.3 + ub - 0.5 * uc + 0.7 * ub * uc) * shape_x * shape_k + uc**2 * shape_x * 0.1
 
 
-def test_fit_recovers_a_planted_residual(smoke_data):
+def _planted_problem(smoke_data):
+    """40 cosmologies whose residual is :func:`_planted`, and a set that predicts them."""
     with open_set(smoke_data / "training.h5") as data:
         base = [data.cosmology(int(i), targets=("t1",)) for i in data.indices]
         k = data.k
@@ -128,11 +136,42 @@ def test_fit_recovers_a_planted_residual(smoke_data):
                                  domain=domain),
         corrections={}, k=k, predict=predict,
     )  # fmt: skip
-    settings = CorrectionSettings(degree=2, x_size=300, k_max=k[-1], max_rank=8)
+    return fake_set, cosmologies
+
+
+def test_fit_recovers_a_planted_residual(smoke_data):
+    fake_set, cosmologies = _planted_problem(smoke_data)
+    settings = CorrectionSettings(degree=2, x_size=300, k_max=fake_set.k[-1], max_rank=8)
     correction = fit_corrections(fake_set, ["t1"], cosmologies, settings)["t1"]
     fitted = correction.fitted
     assert fitted["cosmologies"] == 36 and fitted["held_out"] == 4
     assert fitted["held_out_rms_after"] < 0.01 * fitted["held_out_rms_before"]
+
+
+def test_saved_sums_added_to_a_second_half_give_the_whole_fit(smoke_data, tmp_path):
+    fake_set, cosmologies = _planted_problem(smoke_data)
+    settings = CorrectionSettings(
+        degree=2, x_size=300, k_max=fake_set.k[-1], max_rank=8, holdout_every=0
+    )
+    whole = solve(fake_set, accumulate(fake_set, ["t1"], cosmologies, settings), settings)
+    first = accumulate(fake_set, ["t1"], cosmologies[:25], settings)["t1"]
+    path = tmp_path / "t1.sums.npz"
+    first.save(path, sums_fingerprint(fake_set, "t1", settings))
+    loaded = NormalEquations.load(path, sums_fingerprint(fake_set, "t1", settings))
+    second = accumulate(fake_set, ["t1"], cosmologies[25:], settings, start={"t1": loaded})
+    halves = solve(fake_set, second, settings)
+    assert halves["t1"].fitted["cosmologies"] == whole["t1"].fitted["cosmologies"] == 40
+    assert "25 cosmologies" in halves["t1"].fitted["sums_added"][0]
+    params = cosmologies[0].features.params
+    x = np.linspace(0.2, 1.4, 50)
+    assert np.allclose(halves["t1"].evaluate(params, x), whole["t1"].evaluate(params, x))
+
+    other = dataclasses.replace(settings, degree=3)
+    with pytest.raises(ValueError, match=r"another fit \(differs in \['degree'\]\)"):
+        NormalEquations.load(path, sums_fingerprint(fake_set, "t1", other))
+    path.write_bytes(b"corrupt")
+    with pytest.raises(ValueError, match="cannot read the sums"):
+        NormalEquations.load(path, sums_fingerprint(fake_set, "t1", settings))
 
 
 def test_correct_command_adds_corrections_that_the_set_applies(
@@ -172,3 +211,20 @@ def test_correct_command_adds_corrections_that_the_set_applies(
     (out / "metadata.json").write_text(json.dumps(metadata))
     with pytest.raises(NetworkSetError, match="N_eff"):
         load_network_set(out)
+
+
+def test_correct_command_saves_and_adds_sums(smoke_data, smoke_networks, tmp_path):
+    base = ["correct", str(smoke_networks), "--data", str(smoke_data), "--networks", "t1",
+            "--degree", "0", "--holdout-every", "0", "--no-progress"]  # fmt: skip
+    sums = tmp_path / "sums"
+    assert main([*base, "--out", str(tmp_path / "a"), "--save-sums", str(sums)]) == 0
+    assert (sums / "t1.sums.npz").exists()
+    once = load_network_set(tmp_path / "a").corrections["t1"].fitted["cosmologies"]
+    assert main([*base, "--out", str(tmp_path / "b"), "--add-sums", str(sums)]) == 0
+    twice = load_network_set(tmp_path / "b").corrections["t1"]
+    assert twice.fitted["cosmologies"] == 2 * once
+    assert str(sums / "t1.sums.npz") in twice.fitted["sums_added"][0]
+    assert main([*base, "--out", str(tmp_path / "c"), "--add-sums", str(tmp_path)]) == 2
+    other_degree = [*base, "--out", str(tmp_path / "d"), "--add-sums", str(sums)]
+    other_degree[other_degree.index("--degree") + 1] = "1"
+    assert main(other_degree) == 2

@@ -249,3 +249,33 @@ def test_k_grids_equal_up_to_rounding_are_the_same_grid() -> None:
     assert same_k_grid(k, np.nextafter(k, np.inf))
     assert not same_k_grid(k, k * (1 + 1e-9))
     assert not same_k_grid(k, k[:-1])
+
+
+def test_set_window_computes_only_those_points(tmp_path: Path, capsys) -> None:
+    """``--sets training:1-3`` computes points 1 and 2 of the training set, nothing else."""
+    out = tmp_path / "window"
+    argv = ["generate", str(SMOKE), "--out", str(out), "--workers", "2", "--no-progress"]
+    assert main([*argv, "--sets", "training:1-3"]) == 0
+    indices, status = _set_contents(out, "training")
+    assert sorted(indices) == [1, 2]
+    assert status.tolist() == [0, 1, 1, 0]
+    counts = _status(out, capsys)
+    assert counts["validation"]["complete"] == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("training:3-1", "NAME:START-STOP"),
+        ("training:a-3", "NAME:START-STOP"),
+        ("training:", "NAME:START-STOP"),
+        (":3", "NAME:START-STOP"),
+        ("training:2-2", "NAME:START-STOP"),
+        ("training:2-9", "the set has 4 points"),
+    ],
+)
+def test_bad_set_window_is_refused(tmp_path: Path, caplog, text: str, message: str) -> None:
+    out = tmp_path / "x"
+    assert main(["generate", str(SMOKE), "--out", str(out), "--sets", text]) == 2
+    assert message in caplog.text
+    assert not out.exists()

@@ -5,17 +5,21 @@ references, as at inference) is subtracted from CLASS's source on the rows the
 network serves; the residual is interpolated onto a fixed grid of x = tau / tau_rec
 and regressed, pixel by pixel, on the monomials of the scaled parameters (least
 squares through accumulated normal equations, so memory does not grow with the
-number of cosmologies).  The coefficients are stored as a truncated singular-value
-factorisation.  Every ``holdout``-th cosmology is left out of the fit and measures
-what the correction removes, on CLASS's own rows.
+number of cosmologies).  The normal equations can be saved and added to a later
+fit, so data generated on several machines is fitted together without moving it.
+The coefficients are stored as a truncated singular-value factorisation.  Every
+``holdout_every``-th cosmology is left out of the fit and measures what the
+correction removes, on CLASS's own rows.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -50,9 +54,17 @@ class CorrectionSettings:
     """Relative ridge term on the normal equations (keeps them solvable)."""
 
 
+SUMS_SUFFIX = ".sums.npz"
+
+
 @dataclass
-class _Accumulator:
-    """Normal equations of one network's fit, and its held-out residuals."""
+class NormalEquations:
+    """One network's accumulated normal equations, and its held-out residuals.
+
+    The Gram matrix of the monomials is shared by every pixel of the (x, k)
+    grid; ``moments`` holds, per pixel, the monomials times the residual.
+    ``save`` / ``load`` keep everything but the held-out residuals.
+    """
 
     x: np.ndarray
     k_size: int
@@ -61,10 +73,61 @@ class _Accumulator:
     moments: np.ndarray = field(init=False)
     fitted: int = 0
     held_out: list[tuple[dict[str, float], np.ndarray, np.ndarray]] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+    """Where sums added with :meth:`add` came from."""
 
     def __post_init__(self) -> None:
         self.gram = np.zeros((self.n_terms, self.n_terms))
         self.moments = np.zeros((self.n_terms, self.x.size, self.k_size))
+
+    def save(self, path: Path, fingerprint: Mapping[str, Any]) -> None:
+        """Write the sums to ``path`` (NumPy format) with the fit's ``fingerprint``."""
+        np.savez(
+            path,
+            x=self.x,
+            gram=self.gram,
+            moments=self.moments,
+            fitted=np.array(self.fitted),
+            fingerprint=np.array(json.dumps(fingerprint, sort_keys=True)),
+        )
+
+    @classmethod
+    def load(cls, path: Path, fingerprint: Mapping[str, Any]) -> NormalEquations:
+        """Read sums written by :meth:`save`; they must come from the same kind of fit."""
+        try:
+            with np.load(path, allow_pickle=False) as stored:
+                saved = json.loads(str(stored["fingerprint"]))
+                x, gram, moments = stored["x"], stored["gram"], stored["moments"]
+                fitted = int(stored["fitted"])
+        except (OSError, KeyError, ValueError) as error:
+            raise ValueError(f"cannot read the sums {path}: {error}") from error
+        expected = json.loads(json.dumps(fingerprint, sort_keys=True))
+        if saved != expected:
+            differ = sorted(k for k in {*saved, *expected} if saved.get(k) != expected.get(k))
+            raise ValueError(f"the sums {path} come from another fit (differs in {differ})")
+        equations = cls(x, moments.shape[2], gram.shape[0])
+        if moments.shape != equations.moments.shape or not np.all(np.isfinite(moments)):
+            raise ValueError(f"the sums {path} are corrupt (shape {moments.shape})")
+        equations.gram, equations.moments, equations.fitted = gram, moments, fitted
+        equations.sources.append(f"{path} ({fitted} cosmologies)")
+        return equations
+
+
+def sums_fingerprint(
+    network_set: NetworkSet, name: str, settings: CorrectionSettings
+) -> dict[str, Any]:
+    """What must agree between sums that are added together."""
+    centre, scale = _centre_and_scale(network_set.metadata.domain, settings.parameters)
+    return {
+        "network": name,
+        "parameters": list(settings.parameters),
+        "degree": settings.degree,
+        "x_size": settings.x_size,
+        "k_max": settings.k_max,
+        "k": [float(v) for v in network_set.k],
+        "centre": [float(v) for v in centre],
+        "scale": [float(v) for v in scale],
+    }
 
 
 def network_rows(
@@ -78,17 +141,19 @@ def network_rows(
     return x, residual
 
 
-def fit_corrections(
+def accumulate(
     network_set: NetworkSet,
     names: Sequence[str],
     cosmologies: Iterable[Cosmology],
     settings: CorrectionSettings,
     progress: Callable[[Iterable[Cosmology]], Iterable[Cosmology]] = lambda items: items,
-) -> dict[str, ResidualCorrection]:
-    """Fit a correction for each network in ``names`` on ``cosmologies``.
+    start: Mapping[str, NormalEquations] | None = None,
+) -> dict[str, NormalEquations]:
+    """Normal equations of a correction for each network in ``names``.
 
     The x grid of each runs from the first row the network serves in the first
-    cosmology to the end of its tau range (which must have one).
+    cosmology to the end of its tau range (which must have one); sums in
+    ``start`` (from :meth:`NormalEquations.load`) are added to, on their grid.
     """
     metadata = network_set.metadata
     for name in names:
@@ -104,7 +169,7 @@ def fit_corrections(
         raise ValueError(f"parameters {missing} are not among the set's {metadata.param_names}")
     k_size = int(np.searchsorted(network_set.k, settings.k_max, side="right"))
     n_terms = len(monomial_powers(len(settings.parameters), settings.degree))
-    accumulators: dict[str, _Accumulator] = {}
+    accumulators = {name: sums for name, sums in (start or {}).items() if name in names}
     centre, scale = _centre_and_scale(metadata.domain, settings.parameters)
     for count, cosmology in enumerate(progress(cosmologies)):
         features = cosmology.features
@@ -119,7 +184,7 @@ def fit_corrections(
             if name not in accumulators:
                 end = float(metadata.networks[name].tau_range[1])
                 x = np.linspace(float(rows_x[0]), end, settings.x_size)
-                accumulators[name] = _Accumulator(x, k_size, n_terms)
+                accumulators[name] = NormalEquations(x, k_size, n_terms)
             acc = accumulators[name]
             if settings.holdout_every and count % settings.holdout_every == 0:
                 acc.held_out.append((dict(features.params), rows_x, residual))
@@ -130,7 +195,29 @@ def fit_corrections(
             acc.fitted += 1
     if not accumulators:
         raise ValueError("no cosmologies to fit on")
-    return {name: _solve(name, acc, settings, centre, scale) for name, acc in accumulators.items()}
+    return accumulators
+
+
+def solve(
+    network_set: NetworkSet,
+    equations: Mapping[str, NormalEquations],
+    settings: CorrectionSettings,
+) -> dict[str, ResidualCorrection]:
+    """The correction of each network from its normal equations."""
+    centre, scale = _centre_and_scale(network_set.metadata.domain, settings.parameters)
+    return {name: _solve(name, acc, settings, centre, scale) for name, acc in equations.items()}
+
+
+def fit_corrections(
+    network_set: NetworkSet,
+    names: Sequence[str],
+    cosmologies: Iterable[Cosmology],
+    settings: CorrectionSettings,
+    progress: Callable[[Iterable[Cosmology]], Iterable[Cosmology]] = lambda items: items,
+) -> dict[str, ResidualCorrection]:
+    """Fit a correction for each network in ``names`` on ``cosmologies``."""
+    equations = accumulate(network_set, names, cosmologies, settings, progress)
+    return solve(network_set, equations, settings)
 
 
 def _centre_and_scale(
@@ -145,7 +232,7 @@ def _centre_and_scale(
 
 def _solve(
     name: str,
-    acc: _Accumulator,
+    acc: NormalEquations,
     settings: CorrectionSettings,
     centre: np.ndarray,
     scale: np.ndarray,
@@ -181,8 +268,9 @@ def _solve(
         "truncated_fraction": float(kept[rank - 1]),
         "x_range": [float(acc.x[0]), float(acc.x[-1])],
         "k_max": float(settings.k_max),
-        "held_out_rms_before": before,
-        "held_out_rms_after": after,
+        "held_out_rms_before": before if acc.held_out else None,
+        "held_out_rms_after": after if acc.held_out else None,
+        **({"sums_added": acc.sources} if acc.sources else {}),
     }
     log.info(
         "%s: %d cosmologies, rank %d; held-out residual rms %.3g -> %.3g (%.0f %% left)",

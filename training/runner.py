@@ -219,15 +219,15 @@ def generate(
     retry_failed: bool = False,
     progress: bool = True,
     on_result: Callable[[CosmologyResult], None] | None = None,
-    set_limits: Mapping[str, int] | None = None,
+    set_limits: Mapping[str, range] | None = None,
 ) -> RunSummary:
     """Generate (or continue generating) every set of ``config`` into ``out``.
 
     ``comm`` (an mpi4py communicator with more than one rank) makes this the
     writer rank; other ranks must call :func:`mpi_worker`.  ``limit`` stops
     after that many cosmologies (the rest stays pending).  ``set_limits``
-    (set name -> N) works on those sets only, in that order, up to their first
-    N points each: a smaller run that later runs extend.
+    (set name -> range of point indices) works on those sets only, in that
+    order, on those points: a smaller run that later runs extend.
     """
     out = Path(out)
     start = time.perf_counter()
@@ -248,7 +248,7 @@ def generate(
             state = storage.scan_set(out, spec.name, points.shape[0], clean=True)
             pending = state.pending(retry_failed)
             if set_limits is not None:
-                pending = [i for i in pending if i < set_limits[spec.name]]
+                pending = [i for i in pending if i in set_limits[spec.name]]
             retried[spec.name] = [i for i in pending if state.status[i] == storage.STATUS_FAILED]
             for index in pending:
                 point = dict(zip(config.param_names, map(float, points[index]), strict=True))

@@ -3,12 +3,18 @@
     cosmicnet correct NETWORKS --data work/lcdm --out work/nets_corrected
         [--set training] [--networks t0 t1 t2] [--parameters omega_b omega_cdm]
         [--degree 3] [--x-size 200] [--k-max 0.4] [--max-rank 128] [--limit N]
+        [--holdout-every 10] [--save-sums DIR] [--add-sums DIR ...]
 
 Copies the set to ``--out`` and adds to each named network a correction: a
 polynomial in the parameters, fitted on the generated cosmologies of ``--set``,
 that predicts the network's remaining error (``cosmicnet_cobaya.networks.correction``).
 Fit on cosmologies the networks were not selected or tested on; every tenth is
 held out and the log reports how much of its residual the correction removes.
+
+The fit's normal equations can be saved (``--save-sums``, one ``<name>.sums.npz``
+per network) and added to a fit elsewhere (``--add-sums``): data generated on
+another machine is then fitted on without copying it.  Held-out cosmologies
+stay out of the saved sums (``--holdout-every 0`` holds none out).
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ import logging
 import shutil
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +50,13 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--k-max", type=float, default=0.4, help="largest k corrected [1/Mpc]")
     parser.add_argument("--max-rank", type=int, default=128, help="largest stored rank")
     parser.add_argument("--limit", type=int, default=None, help="use at most N cosmologies")
+    parser.add_argument(
+        "--holdout-every", type=int, default=10, help="hold out every N-th cosmology (0: none)"
+    )
+    parser.add_argument("--save-sums", type=Path, metavar="DIR", help="also save the sums here")
+    parser.add_argument(
+        "--add-sums", type=Path, nargs="+", default=[], metavar="DIR", help="add saved sums"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(handler=run)
 
@@ -59,16 +74,50 @@ def copy_network_set(source: Path, target: Path) -> None:
             shutil.copyfile(source / entry.correction["file"], target / entry.correction["file"])
 
 
+def _load_sums(
+    directories: list[Path], network_set: Any, names: list[str], settings: Any
+) -> dict[str, Any]:
+    """Sum the saved normal equations of ``names`` found in ``directories``."""
+    from training.correction import SUMS_SUFFIX, NormalEquations, sums_fingerprint
+
+    total: dict[str, Any] = {}
+    for directory in directories:
+        for name in names:
+            path = directory / f"{name}{SUMS_SUFFIX}"
+            if not path.exists():
+                raise ValueError(f"{directory} has no sums of {name} ({path.name})")
+            sums = NormalEquations.load(path, sums_fingerprint(network_set, name, settings))
+            if name not in total:
+                total[name] = sums
+                continue
+            if not np.allclose(sums.x, total[name].x, rtol=1e-12, atol=0.0):
+                raise ValueError(f"the sums {path} use another x grid")
+            total[name].gram += sums.gram
+            total[name].moments += sums.moments
+            total[name].fitted += sums.fitted
+            total[name].sources.extend(sums.sources)
+    return total
+
+
 def run(args: argparse.Namespace) -> int:
     """Handle ``cosmicnet correct``."""
     from tqdm import tqdm
 
     from cosmicnet_cobaya.networks.network_set import NetworkSetError, load_network_set
-    from training.correction import CorrectionSettings, fit_corrections
+    from training.correction import (
+        SUMS_SUFFIX,
+        CorrectionSettings,
+        accumulate,
+        solve,
+        sums_fingerprint,
+    )
     from training.dataset import open_set
 
     if args.out.resolve() == args.networks.resolve():
         logger.error("--out must differ from the network set")
+        return 2
+    if args.holdout_every < 0:
+        logger.error("--holdout-every must be >= 0")
         return 2
     settings = CorrectionSettings(
         parameters=tuple(args.parameters),
@@ -76,13 +125,15 @@ def run(args: argparse.Namespace) -> int:
         x_size=args.x_size,
         k_max=args.k_max,
         max_rank=args.max_rank,
+        holdout_every=args.holdout_every,
     )
     path = args.data / f"{args.set}.h5"
     try:
         network_set = load_network_set(args.networks)
+        start = _load_sums(args.add_sums, network_set, args.names, settings)
         with open_set(path) as data:
             indices = data.indices[: args.limit]
-            # unknown names are left to fit_corrections, which names the set's networks
+            # unknown names are left to accumulate, which names the set's networks
             known = network_set.metadata.networks
             sources = sorted({known[n].source for n in args.names if n in known})
             cosmologies = (data.cosmology(int(i), targets=sources) for i in indices)
@@ -90,7 +141,14 @@ def run(args: argparse.Namespace) -> int:
             def progress(items: Any) -> Any:
                 return tqdm(items, total=len(indices), desc="fit", disable=args.no_progress)
 
-            corrections = fit_corrections(network_set, args.names, cosmologies, settings, progress)
+            equations = accumulate(network_set, args.names, cosmologies, settings, progress, start)
+        if args.save_sums is not None:
+            args.save_sums.mkdir(parents=True, exist_ok=True)
+            for name, sums in equations.items():
+                fingerprint = sums_fingerprint(network_set, name, settings)
+                sums.save(args.save_sums / f"{name}{SUMS_SUFFIX}", fingerprint)
+            logger.info("saved the normal equations to %s", args.save_sums)
+        corrections = solve(network_set, equations, settings)
     except (NetworkSetError, OSError, KeyError, ValueError) as error:
         logger.error("%s", error)
         return 2

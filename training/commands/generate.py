@@ -46,7 +46,8 @@ def register(subparsers: Any) -> None:
         default=None,
         metavar="NAME:N,...",
         help="only these sets, in this order, up to their first N points each "
-        "(e.g. test:30,training:300); later runs can extend them",
+        "(e.g. test:30,training:300), or points START to STOP-1 (training:800-2000); "
+        "later runs can extend them",
     )
     parser.add_argument(
         "--retry-failed", action="store_true", help="recompute points whose CLASS run failed"
@@ -69,16 +70,19 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-def _parse_set_limits(text: str | None) -> dict[str, int] | None:
-    """``"test:30,training:300"`` -> {"test": 30, "training": 300}."""
+def _parse_set_limits(text: str | None) -> dict[str, range] | None:
+    """``"test:30,training:300-500"`` -> {"test": range(30), "training": range(300, 500)}."""
     if text is None:
         return None
     limits = {}
     for item in text.split(","):
-        name, _, count = item.strip().partition(":")
-        if not name or not count.isdigit():
-            raise ConfigError(f"--sets expects NAME:N items, got {item!r}")
-        limits[name] = int(count)
+        name, _, window = item.strip().partition(":")
+        start, dash, stop = window.partition("-")
+        if not dash:
+            start, stop = "0", start
+        if not name or not start.isdigit() or not stop.isdigit() or int(stop) <= int(start):
+            raise ConfigError(f"--sets expects NAME:N or NAME:START-STOP items, got {item!r}")
+        limits[name] = range(int(start), int(stop))
     return limits
 
 
@@ -149,6 +153,10 @@ def run(args: argparse.Namespace) -> int:
         unknown = sorted(set(set_limits or ()) - {spec.name for spec in config.sets})
         if unknown:
             raise ConfigError(f"--sets names unknown set(s) {unknown}")
+        sizes = {spec.name: spec.size for spec in config.sets}
+        for name, window in (set_limits or {}).items():
+            if window.stop > sizes[name]:
+                raise ConfigError(f"--sets {name}: the set has {sizes[name]} points")
         comm = _mpi_comm()
     except (ConfigError, StorageError) as error:
         logger.error("%s", error)
