@@ -166,6 +166,33 @@ def test_killed_run_resumes_without_duplicates(tmp_path: Path, capsys) -> None:
     assert _leftovers(out) == []
 
 
+def test_ctrl_c_stops_the_run_and_stores_what_is_done(tmp_path: Path, capsys) -> None:
+    """SIGINT to the whole process group (Ctrl-C): a prompt exit, finished points stored."""
+    out = tmp_path / "interrupted"
+    command = [*COSMICNET, "generate", str(SMOKE), "--out", str(out), "--workers", "2"]
+    process = subprocess.Popen(
+        command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (
+        (out / STAGING).exists() and list((out / STAGING).rglob("c*.h5"))
+    ):
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGINT)
+    try:
+        _, stderr = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        pytest.fail("the run did not stop within 60 s of Ctrl-C")
+    assert process.returncode == 130, stderr.decode()[-2000:]
+    assert b"interrupted after" in stderr
+    counts = _status(out, capsys)
+    assert 1 <= sum(row["complete"] for row in counts.values()) < 8
+    assert _leftovers(out) == []
+    assert main(["generate", str(SMOKE), "--out", str(out), "--workers", "2", "--no-progress"]) == 0
+    assert all(row["pending"] == 0 for row in _status(out, capsys).values())
+
+
 def test_interrupted_consolidation_is_repaired(complete_run: Path, tmp_path: Path) -> None:
     """Leftovers of a kill during or right after consolidation: no duplicate, no corruption."""
     from training.cosmology import CosmologyResult

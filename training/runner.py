@@ -15,6 +15,7 @@ import json
 import logging
 import multiprocessing
 import os
+import signal
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -155,12 +156,19 @@ def _run_task_star(arguments: tuple[FamilyConfig, np.ndarray, Task]) -> Cosmolog
     return _run_task(*arguments)
 
 
+def _ignore_interrupt() -> None:
+    """Pool workers leave Ctrl-C (SIGINT) to the writer, which stops the pool."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _pool_results(
     config: FamilyConfig, k: np.ndarray, tasks: list[Task], workers: int
 ) -> Iterator[CosmologyResult]:
     os.environ["OMP_NUM_THREADS"] = "1"
     context = multiprocessing.get_context("spawn")
-    with context.Pool(processes=workers, maxtasksperchild=50) as pool:
+    with context.Pool(
+        processes=workers, maxtasksperchild=50, initializer=_ignore_interrupt
+    ) as pool:
         arguments = [(config, k, task) for task in tasks]
         yield from pool.imap_unordered(_run_task_star, arguments, chunksize=1)
 
@@ -208,6 +216,8 @@ class RunSummary:
     failed: int
     seconds: float
     counts: dict[str, dict[str, int]]
+    interrupted: bool = False
+    """Stopped by Ctrl-C (SIGINT); what was done is stored."""
 
 
 def generate(
@@ -257,21 +267,35 @@ def generate(
             tasks = tasks[:limit]
         logger.info("%d cosmologies to compute", len(tasks))
         computed = failed = 0
+        interrupted = False
         if tasks:
             results = (
                 _mpi_results(comm, config, record.k, tasks)
                 if comm is not None
                 else _pool_results(config, record.k, tasks, workers)
             )
-            with tqdm(total=len(tasks), unit="cosmo", disable=not progress, smoothing=0.1) as bar:
-                for result in results:
-                    storage.write_staging(out, result, config)
-                    computed += result.ok
-                    failed += not result.ok
-                    bar.set_postfix(failed=failed, refresh=False)
-                    bar.update(1)
-                    if on_result is not None:
-                        on_result(result)
+            try:
+                with tqdm(
+                    total=len(tasks), unit="cosmo", disable=not progress, smoothing=0.1
+                ) as bar:
+                    for result in results:
+                        storage.write_staging(out, result, config)
+                        computed += result.ok
+                        failed += not result.ok
+                        bar.set_postfix(failed=failed, refresh=False)
+                        bar.update(1)
+                        if on_result is not None:
+                            on_result(result)
+            except KeyboardInterrupt:
+                if comm is not None:
+                    raise
+                interrupted = True
+                logger.warning(
+                    "interrupted after %d cosmologies: storing them (rerun to resume)",
+                    computed + failed,
+                )
+            finally:
+                results.close()  # stops the pool's workers
         elif comm is not None:
             for _ in _mpi_results(comm, config, record.k, []):
                 pass
@@ -285,5 +309,9 @@ def generate(
             else:
                 counts[name] = state.counts()
     return RunSummary(
-        computed=computed, failed=failed, seconds=time.perf_counter() - start, counts=counts
+        computed=computed,
+        failed=failed,
+        seconds=time.perf_counter() - start,
+        counts=counts,
+        interrupted=interrupted,
     )

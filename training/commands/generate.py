@@ -197,4 +197,4 @@ def run(args: argparse.Namespace) -> int:
         rate,
     )
     sys.stdout.write(json.dumps(summary.counts) + "\n")
-    return 0
+    return 130 if summary.interrupted else 0
