@@ -171,7 +171,12 @@ def test_ctrl_c_stops_the_run_and_stores_what_is_done(tmp_path: Path, capsys) ->
     out = tmp_path / "interrupted"
     command = [*COSMICNET, "generate", str(SMOKE), "--out", str(out), "--workers", "2"]
     process = subprocess.Popen(
-        command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        command,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        # a shell's background job inherits SIGINT ignored; a terminal's Ctrl-C does not
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (
