@@ -169,6 +169,9 @@ def test_saved_sums_added_to_a_second_half_give_the_whole_fit(smoke_data, tmp_pa
     other = dataclasses.replace(settings, degree=3)
     with pytest.raises(ValueError, match=r"another fit \(differs in \['degree'\]\)"):
         NormalEquations.load(path, sums_fingerprint(fake_set, "t1", other))
+    shifted = NormalEquations(first.x + 0.01, first.k_size, first.n_terms)
+    with pytest.raises(ValueError, match="another grid"):
+        loaded.add(shifted)
     path.write_bytes(b"corrupt")
     with pytest.raises(ValueError, match="cannot read the sums"):
         NormalEquations.load(path, sums_fingerprint(fake_set, "t1", settings))

@@ -91,6 +91,17 @@ class NormalEquations:
             fingerprint=np.array(json.dumps(fingerprint, sort_keys=True)),
         )
 
+    def add(self, other: NormalEquations) -> None:
+        """Add another fit's sums (same kind of fit, same x grid) to these."""
+        if other.moments.shape != self.moments.shape or not np.allclose(
+            other.x, self.x, rtol=1e-12, atol=0.0
+        ):
+            raise ValueError(f"sums of another grid: {'; '.join(other.sources) or 'unsaved'}")
+        self.gram += other.gram
+        self.moments += other.moments
+        self.fitted += other.fitted
+        self.sources.extend(other.sources)
+
     @classmethod
     def load(cls, path: Path, fingerprint: Mapping[str, Any]) -> NormalEquations:
         """Read sums written by :meth:`save`; they must come from the same kind of fit."""

@@ -24,9 +24,11 @@ import dataclasses
 import logging
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    from cosmicnet_cobaya.networks.network_set import NetworkSet
+    from training.correction import CorrectionSettings, NormalEquations
 
 logger = logging.getLogger(__name__)
 
@@ -75,27 +77,22 @@ def copy_network_set(source: Path, target: Path) -> None:
 
 
 def _load_sums(
-    directories: list[Path], network_set: Any, names: list[str], settings: Any
-) -> dict[str, Any]:
+    directories: list[Path], network_set: NetworkSet, names: list[str], settings: CorrectionSettings
+) -> dict[str, NormalEquations]:
     """Sum the saved normal equations of ``names`` found in ``directories``."""
     from training.correction import SUMS_SUFFIX, NormalEquations, sums_fingerprint
 
-    total: dict[str, Any] = {}
+    total: dict[str, NormalEquations] = {}
     for directory in directories:
         for name in names:
             path = directory / f"{name}{SUMS_SUFFIX}"
             if not path.exists():
                 raise ValueError(f"{directory} has no sums of {name} ({path.name})")
             sums = NormalEquations.load(path, sums_fingerprint(network_set, name, settings))
-            if name not in total:
+            if name in total:
+                total[name].add(sums)
+            else:
                 total[name] = sums
-                continue
-            if not np.allclose(sums.x, total[name].x, rtol=1e-12, atol=0.0):
-                raise ValueError(f"the sums {path} use another x grid")
-            total[name].gram += sums.gram
-            total[name].moments += sums.moments
-            total[name].fitted += sums.fitted
-            total[name].sources.extend(sums.sources)
     return total
 
 
