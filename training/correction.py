@@ -74,7 +74,7 @@ class NormalEquations:
     fitted: int = 0
     held_out: list[tuple[dict[str, float], np.ndarray, np.ndarray]] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
-    """Where sums added with :meth:`add` came from."""
+    """The saved files these sums were loaded from (:meth:`load`, :meth:`add`)."""
 
     def __post_init__(self) -> None:
         self.gram = np.zeros((self.n_terms, self.n_terms))
@@ -139,6 +139,39 @@ def sums_fingerprint(
         "centre": [float(v) for v in centre],
         "scale": [float(v) for v in scale],
     }
+
+
+def save_sums(
+    directory: Path,
+    network_set: NetworkSet,
+    equations: Mapping[str, NormalEquations],
+    settings: CorrectionSettings,
+) -> None:
+    """Write each network's sums to ``directory/<name>.sums.npz``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, sums in equations.items():
+        sums.save(directory / f"{name}{SUMS_SUFFIX}", sums_fingerprint(network_set, name, settings))
+
+
+def load_sums(
+    directories: Sequence[Path],
+    network_set: NetworkSet,
+    names: Sequence[str],
+    settings: CorrectionSettings,
+) -> dict[str, NormalEquations]:
+    """The sums of ``names`` saved in each of ``directories``, added together."""
+    total: dict[str, NormalEquations] = {}
+    for directory in directories:
+        for name in names:
+            path = directory / f"{name}{SUMS_SUFFIX}"
+            if not path.exists():
+                raise ValueError(f"{directory} has no sums of {name} ({path.name})")
+            sums = NormalEquations.load(path, sums_fingerprint(network_set, name, settings))
+            if name in total:
+                total[name].add(sums)
+            else:
+                total[name] = sums
+    return total
 
 
 def network_rows(

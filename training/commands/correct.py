@@ -24,11 +24,7 @@ import dataclasses
 import logging
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from cosmicnet_cobaya.networks.network_set import NetworkSet
-    from training.correction import CorrectionSettings, NormalEquations
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -76,37 +72,17 @@ def copy_network_set(source: Path, target: Path) -> None:
             shutil.copyfile(source / entry.correction["file"], target / entry.correction["file"])
 
 
-def _load_sums(
-    directories: list[Path], network_set: NetworkSet, names: list[str], settings: CorrectionSettings
-) -> dict[str, NormalEquations]:
-    """Sum the saved normal equations of ``names`` found in ``directories``."""
-    from training.correction import SUMS_SUFFIX, NormalEquations, sums_fingerprint
-
-    total: dict[str, NormalEquations] = {}
-    for directory in directories:
-        for name in names:
-            path = directory / f"{name}{SUMS_SUFFIX}"
-            if not path.exists():
-                raise ValueError(f"{directory} has no sums of {name} ({path.name})")
-            sums = NormalEquations.load(path, sums_fingerprint(network_set, name, settings))
-            if name in total:
-                total[name].add(sums)
-            else:
-                total[name] = sums
-    return total
-
-
 def run(args: argparse.Namespace) -> int:
     """Handle ``cosmicnet correct``."""
     from tqdm import tqdm
 
     from cosmicnet_cobaya.networks.network_set import NetworkSetError, load_network_set
     from training.correction import (
-        SUMS_SUFFIX,
         CorrectionSettings,
         accumulate,
+        load_sums,
+        save_sums,
         solve,
-        sums_fingerprint,
     )
     from training.dataset import open_set
 
@@ -127,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     path = args.data / f"{args.set}.h5"
     try:
         network_set = load_network_set(args.networks)
-        start = _load_sums(args.add_sums, network_set, args.names, settings)
+        start = load_sums(args.add_sums, network_set, args.names, settings)
         with open_set(path) as data:
             indices = data.indices[: args.limit]
             # unknown names are left to accumulate, which names the set's networks
@@ -140,10 +116,7 @@ def run(args: argparse.Namespace) -> int:
 
             equations = accumulate(network_set, args.names, cosmologies, settings, progress, start)
         if args.save_sums is not None:
-            args.save_sums.mkdir(parents=True, exist_ok=True)
-            for name, sums in equations.items():
-                fingerprint = sums_fingerprint(network_set, name, settings)
-                sums.save(args.save_sums / f"{name}{SUMS_SUFFIX}", fingerprint)
+            save_sums(args.save_sums, network_set, equations, settings)
             logger.info("saved the normal equations to %s", args.save_sums)
         corrections = solve(network_set, equations, settings)
     except (NetworkSetError, OSError, KeyError, ValueError) as error:
