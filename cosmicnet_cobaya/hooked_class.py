@@ -17,6 +17,12 @@ SERVED_PARAMETER = "cosmicnet_served"
 
 DECLINE_POLICIES = ("fallback", "reject")
 
+PRIMORDIAL_PARAMETERS = frozenset(
+    {"A_s", "ln10^{10}A_s", "ln_A_s_1e10", "n_s", "alpha_s", "beta_s", "k_pivot"}
+)
+"""CLASS inputs read by the primordial module alone: changing only these reuses
+the sources and (without a non-linear correction) the transfer functions."""
+
 
 class HookedClass:
     """A classy ``Class`` with the perturbation integration replaced.
@@ -43,8 +49,12 @@ class HookedClass:
         self.on_decline = "fallback"
         self.last_timings: dict[str, float] = {}
         self.last_served = False
+        self.last_fast = False
+        self.hmcode_stride = 1
         self.declined_count = 0
         self._layout_verified = False
+        self._served_pars: dict[str, Any] | None = None
+        self._input_only: Any = None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.cosmo, name)
@@ -59,6 +69,11 @@ class HookedClass:
             return
         if bridge.is_computed(cosmo, levels):
             return
+        if self._primordial_change_only(levels):
+            self._rerun_primordial(levels)
+            return
+        self._served_pars = None
+        self.last_fast = False
         timings: dict[str, float] = {}
         start = time.perf_counter()
         cosmo.compute(level=["thermodynamics"])
@@ -81,10 +96,45 @@ class HookedClass:
         except BaseException:
             cosmo.struct_cleanup()
             raise
-        for name, seconds in bridge.run_downstream(cosmo, levels):
+        for name, seconds in bridge.run_downstream(cosmo, levels, self.hmcode_stride):
             timings[name] = seconds
         self.last_timings = timings
         self.last_served = True
+        self._served_pars = dict(cosmo.pars)
+
+    def _primordial_change_only(self, levels: set[str]) -> bool:
+        """True when the object holds served sources for the same parameters but primordial."""
+        if self._served_pars is None or "perturbations" not in bridge.allocated_modules(self.cosmo):
+            return False
+        new = self.cosmo.pars
+        changed = {
+            name
+            for name in set(new) | set(self._served_pars)
+            if new.get(name) != self._served_pars.get(name)
+        }
+        return bool(changed) and changed <= PRIMORDIAL_PARAMETERS
+
+    def _rerun_primordial(self, levels: set[str]) -> None:
+        """Rerun primordial and what follows on the sources (and transfers) held."""
+        if self._input_only is None:
+            self._input_only = classy.Class()
+        input_only = self._input_only
+        input_only.struct_cleanup()
+        input_only.empty()
+        input_only.set(dict(self.cosmo.pars))
+        try:
+            input_only.compute(level=["input"])
+            timings = dict(
+                bridge.rerun_primordial(self.cosmo, input_only, levels, self.hmcode_stride)
+            )
+        except BaseException:
+            self._served_pars = None
+            self.cosmo.struct_cleanup()
+            raise
+        self.last_timings = timings
+        self.last_served = True
+        self.last_fast = True
+        self._served_pars = dict(self.cosmo.pars)
 
     def _install_provided_sources(self, timings: dict[str, float]) -> None:
         start = time.perf_counter()

@@ -11,7 +11,7 @@ import classy
 import numpy as np
 
 cimport numpy as cnp
-from libc.stdlib cimport calloc, free
+from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy
 
 cnp.import_array()
@@ -116,7 +116,23 @@ cdef extern from "classy_mirror.h":
         short is_allocated
         ErrorMsg error_message
 
+    cdef enum non_linear_method:
+        nl_none
+        nl_halofit
+        nl_HMcode
+
     cdef struct fourier:
+        non_linear_method method
+        short has_pk_eq
+        int pk_size
+        int k_size
+        double * k
+        int index_pk_m
+        int tau_size
+        double * tau
+        double ** nl_corr_density
+        double ** k_nl
+        int index_tau_min_nl
         short is_allocated
         ErrorMsg error_message
 
@@ -181,6 +197,12 @@ cdef extern from "classy_mirror.h":
     int primordial_init(precision *, perturbations *, primordial *)
     int fourier_init(precision *, background *, thermodynamics *, perturbations *,
                      primordial *, fourier *)
+    int fourier_free(fourier *)
+    int primordial_free(primordial *)
+    int transfer_free(transfer *)
+    int harmonic_free(harmonic *)
+    int lensing_free(lensing *)
+    int distortions_free(distortions *)
     int transfer_init(precision *, background *, thermodynamics *, perturbations *,
                       fourier *, transfer *)
     int harmonic_init(precision *, background *, perturbations *, primordial *,
@@ -418,6 +440,240 @@ def run_module(object cosmo, str name):
         raise ValueError("unknown CLASS module %r" % name)
     if status == _FAILURE_:
         raise HookError(message.decode(errors="replace"))
+
+
+def hmcode_times(int tau_size, int late_size, int stride):
+    """Rows of the source time sampling at which the sparse fourier step runs HMcode.
+
+    Every ``stride``-th row counted back from today, and every late row (the
+    output redshifts z <= z_max_pk, where P_nl(k, z) is returned to users).
+    """
+    if stride < 1:
+        raise ValueError("stride must be at least 1, got %d" % stride)
+    first_late = tau_size - max(late_size, 1)
+    return sorted(set(range(tau_size - 1, -1, -stride)) | set(range(first_late, tau_size)))
+
+
+def sparse_fourier_applies(object cosmo, int stride):
+    """True when the fourier step would run HMcode on sparse times (see run_fourier_sparse)."""
+    cdef classy_mirror * m = _mirror(cosmo)
+    return stride > 1 and m.fo.method == nl_HMcode and not m.fo.has_pk_eq \
+        and m.pt.has_scalars and m.pt.is_allocated
+
+
+cdef double ** _matter_source_view(perturbations * pt, list rows) except NULL:
+    """Copies of the matter sources (delta_m, delta_cb) on the given time rows."""
+    cdef int md = pt.index_md_scalars
+    cdef int k_size = pt.k_size[md]
+    cdef int count = pt.ic_size[md] * pt.tp_size[md]
+    cdef int offset = pt.index_ic_ad * pt.tp_size[md]
+    cdef double ** view = <double **> calloc(count, sizeof(double *))
+    cdef int index, j, row
+    if view == NULL:
+        raise MemoryError()
+    for flag, index_tp in ((pt.has_source_delta_m, pt.index_tp_delta_m),
+                           (pt.has_source_delta_cb, pt.index_tp_delta_cb)):
+        if not flag:
+            continue
+        index = offset + index_tp
+        view[index] = <double *> malloc(len(rows) * k_size * sizeof(double))
+        if view[index] == NULL:
+            _free_view(view, count)
+            raise MemoryError()
+        for j, row in enumerate(rows):
+            memcpy(view[index] + j * k_size, pt.sources[md][index] + row * k_size,
+                   k_size * sizeof(double))
+    return view
+
+
+cdef void _free_view(double ** view, int count):
+    for index in range(count):
+        free(view[index])
+    free(view)
+
+
+cdef int _fourier_on_rows(classy_mirror * m, fourier * fo, list rows, int late_size) except -1:
+    """CLASS's fourier_init on a view of the perturbations restricted to ``rows``."""
+    cdef perturbations * pt = &m.pt
+    cdef int md = pt.index_md_scalars
+    cdef perturbations view = pt[0]
+    cdef double * view_tau = <double *> malloc(len(rows) * sizeof(double))
+    cdef double *** view_sources = <double ***> malloc(pt.md_size * sizeof(double **))
+    cdef double ** matter = NULL
+    cdef int j, status = _FAILURE_
+    if view_tau == NULL or view_sources == NULL:
+        free(view_tau)
+        free(view_sources)
+        raise MemoryError()
+    try:
+        matter = _matter_source_view(pt, rows)
+        for j in range(pt.md_size):
+            view_sources[j] = pt.sources[j]
+        view_sources[md] = matter
+        for j, row in enumerate(rows):
+            view_tau[j] = pt.tau_sampling[row]
+        view.tau_size = len(rows)
+        view.tau_sampling = view_tau
+        view.sources = view_sources
+        view.ln_tau_size = late_size
+        status = fourier_init(&m.pr, &m.ba, &m.th, &view, &m.pm, fo)
+    finally:
+        if matter != NULL:
+            _free_view(matter, pt.ic_size[md] * pt.tp_size[md])
+        free(view_sources)
+        free(view_tau)
+    if status == _FAILURE_:
+        raise HookError(fo.error_message.decode(errors="replace"))
+    return 0
+
+
+cdef dict _computed_corrections(fourier * fo, list rows):
+    """{row: (correction of each P(k) type, k_nl of each)} where HMcode succeeded."""
+    cdef int n_rows = len(rows)
+    cdef int pk
+    corrections = [np.asarray(<double[:n_rows * fo.k_size]> fo.nl_corr_density[pk]).reshape(
+        n_rows, fo.k_size).copy() for pk in range(fo.pk_size)]
+    k_nl = [np.asarray(<double[:n_rows]> fo.k_nl[pk]).copy() for pk in range(fo.pk_size)]
+    # HMcode stores exactly 1 at every k where it gave up (k_nl beyond the k range).
+    done = np.any(corrections[fo.index_pk_m] != 1.0, axis=1)
+    return {row: ([c[j] for c in corrections], [k[j] for k in k_nl])
+            for j, row in enumerate(rows) if done[j]}
+
+
+def run_fourier_sparse(object cosmo, int stride):
+    """CLASS's fourier step with HMcode run on every ``stride``-th source time.
+
+    CLASS's own ``fourier_init`` runs on a view of the perturbation structure
+    whose time sampling keeps every late row (the output redshifts, so the
+    linear and non-linear P(k, z) that users get are CLASS's own) and every
+    ``stride``-th earlier row.  HMcode gives up at the redshift where its
+    non-linear scale leaves the k range; a second view over the rows just
+    before that point finds it exactly.  The correction sqrt(P_nl / P_lin)
+    that the transfer step multiplies into the lensing potential is splined
+    in ln(tau) between the computed rows.  Returns the rows HMcode ran at.
+    """
+    cdef classy_mirror * m = _mirror(cosmo)
+    cdef perturbations * pt = &m.pt
+    cdef fourier pristine = m.fo
+    cdef fourier scratch
+    rows = hmcode_times(pt.tau_size, pt.ln_tau_size, stride)
+    _fourier_on_rows(m, &m.fo, rows, pt.ln_tau_size)
+    computed = _computed_corrections(&m.fo, rows)
+    earliest = min(computed, default=pt.tau_size)
+    gap = [row for row in range(earliest - stride + 1, earliest) if row >= 0]
+    if gap and earliest < pt.tau_size:
+        scratch = pristine
+        _fourier_on_rows(m, &scratch, gap, 1)
+        computed.update(_computed_corrections(&scratch, gap))
+        fourier_free(&scratch)
+    _fill_corrections(&m.fo, pt.tau_sampling, pt.tau_size, computed)
+    return sorted(set(rows) | set(gap))
+
+
+cdef double * _copy_to_c(cnp.ndarray array) except NULL:
+    cdef cnp.ndarray flat = np.ascontiguousarray(array, dtype=np.float64).ravel()
+    cdef double * target = <double *> malloc(flat.size * sizeof(double))
+    if target == NULL:
+        raise MemoryError()
+    memcpy(target, cnp.PyArray_DATA(flat), flat.size * sizeof(double))
+    return target
+
+
+cdef _fill_corrections(fourier * fo, double * tau_sampling, int tau_size, dict computed):
+    """Put the corrections computed on some rows onto all ``tau_size`` times.
+
+    Cubic spline of ln(correction) in ln(tau) between the computed rows; 1 before
+    the earliest, as CLASS stores where HMcode gives up.
+    """
+    from scipy.interpolate import CubicSpline
+
+    cdef int pk
+    ln_tau = np.log(np.asarray(<double[:tau_size]> tau_sampling))
+    rows = np.array(sorted(computed), dtype=int)
+    span = np.arange(rows[0] if rows.size else tau_size, tau_size)
+    new_tau = _copy_to_c(np.exp(ln_tau))
+    for pk in range(fo.pk_size):
+        full_corr = np.ones((tau_size, fo.k_size))
+        full_k_nl = np.zeros(tau_size)
+        if rows.size:
+            corr = np.array([computed[row][0][pk] for row in rows])
+            k_nl = np.array([computed[row][1][pk] for row in rows])
+            if rows.size > 1:
+                spline = CubicSpline(ln_tau[rows], np.log(corr), axis=0)
+                full_corr[span] = np.exp(spline(ln_tau[span]))
+                full_k_nl[span] = np.interp(ln_tau[span], ln_tau[rows], k_nl)
+            full_corr[rows] = corr
+            full_k_nl[rows] = k_nl
+        free(fo.nl_corr_density[pk])
+        fo.nl_corr_density[pk] = _copy_to_c(full_corr)
+        free(fo.k_nl[pk])
+        fo.k_nl[pk] = _copy_to_c(full_k_nl)
+    free(fo.tau)
+    fo.tau = new_tau
+    fo.tau_size = tau_size
+    fo.index_tau_min_nl = span[0] if span.size else tau_size - 1
+
+
+def read_nl_corrections(object cosmo):
+    """Copy of sqrt(P_nl / P_lin) of total matter on (tau sampling, k list), and tau."""
+    cdef classy_mirror * m = _mirror(cosmo)
+    cdef fourier * fo = &m.fo
+    if not fo.is_allocated or fo.method == nl_none:
+        raise HookError("read_nl_corrections needs a non-linear fourier step computed")
+    corr = np.asarray(<double[:fo.tau_size * fo.k_size]> fo.nl_corr_density[fo.index_pk_m])
+    tau = np.asarray(<double[:fo.tau_size]> fo.tau)
+    return corr.reshape(fo.tau_size, fo.k_size).copy(), tau.copy(), fo.index_tau_min_nl
+
+
+def allocated_modules(object cosmo):
+    """Names of the CLASS modules whose structures the object holds."""
+    cdef classy_mirror * m = _mirror(cosmo)
+    flags = (("background", m.ba.is_allocated), ("thermodynamics", m.th.is_allocated),
+             ("perturbations", m.pt.is_allocated), ("primordial", m.pm.is_allocated),
+             ("fourier", m.fo.is_allocated), ("transfer", m.tr.is_allocated),
+             ("harmonic", m.hr.is_allocated), ("lensing", m.le.is_allocated),
+             ("distortions", m.sd.is_allocated))
+    return {name for name, flag in flags if m.allocated and flag}
+
+
+def free_after_perturbations(object cosmo, bint keep_transfer):
+    """Free every module after perturbations (but the transfer one if kept).
+
+    The object keeps its background, thermodynamics and sources; the freed
+    modules can then be run again with new primordial parameters.
+    """
+    cdef classy_mirror * m = _mirror(cosmo)
+    if m.sd.is_allocated:
+        distortions_free(&m.sd)
+    if m.le.is_allocated:
+        lensing_free(&m.le)
+    if m.hr.is_allocated:
+        harmonic_free(&m.hr)
+    if m.tr.is_allocated and not keep_transfer:
+        transfer_free(&m.tr)
+    if m.fo.is_allocated:
+        fourier_free(&m.fo)
+    if m.pm.is_allocated:
+        primordial_free(&m.pm)
+    m.computed = 0
+
+
+def uses_non_linear(object cosmo):
+    """True when CLASS's input module set a non-linear method (halofit, HMcode)."""
+    return _mirror(cosmo).fo.method != nl_none
+
+
+def take_primordial_input(object cosmo, object source):
+    """Copy the primordial settings that CLASS's input module gave ``source``.
+
+    ``source`` must be computed to the input level only, and ``cosmo``'s
+    primordial structure freed, so that only input fields are copied.
+    """
+    cdef classy_mirror * m = _mirror(cosmo)
+    cdef classy_mirror * s = _mirror(source)
+    if m.pm.is_allocated or s.pm.is_allocated:
+        raise HookError("take_primordial_input needs both primordial structures unallocated")
+    m.pm = s.pm
 
 
 def set_computed(object cosmo, set levels):

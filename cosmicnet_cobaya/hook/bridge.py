@@ -149,12 +149,17 @@ def install_sources(cosmo: Any, sources: dict[str, np.ndarray]) -> None:
     _compiled.install_sources(cosmo, arrays)
 
 
-def run_downstream(cosmo: Any, levels: set[str]) -> list[tuple[str, float]]:
+def run_downstream(
+    cosmo: Any, levels: set[str], hmcode_stride: int = 1, mark: set[str] | None = None
+) -> list[tuple[str, float]]:
     """Run the CLASS modules after perturbations that ``levels`` asks for.
 
-    Leaves the object as a full ``compute()`` would.  On a CLASS failure the
-    object is cleaned up and classy's CosmoComputationError is raised.
-    Returns the wall time of each module run.
+    Leaves the object as a full ``compute()`` would.  With ``hmcode_stride``
+    above 1, HMcode runs on sparse times before the output redshifts (see
+    :func:`run_fourier_sparse`).  On a CLASS failure the object is cleaned up
+    and classy's CosmoComputationError is raised.  Returns the wall time of
+    each module run.  The object is marked as computed for ``mark`` (default
+    ``levels``).
     """
     import time
 
@@ -164,13 +169,59 @@ def run_downstream(cosmo: Any, levels: set[str]) -> list[tuple[str, float]]:
             continue
         start = time.perf_counter()
         try:
-            _compiled.run_module(cosmo, name)
+            if name == "fourier" and _compiled.sparse_fourier_applies(cosmo, hmcode_stride):
+                _compiled.run_fourier_sparse(cosmo, hmcode_stride)
+            else:
+                _compiled.run_module(cosmo, name)
         except HookError as error:
             cosmo.struct_cleanup()
             raise classy.CosmoComputationError(str(error)) from error
         timings.append((name, time.perf_counter() - start))
-    _compiled.set_computed(cosmo, set(levels))
+    _compiled.set_computed(cosmo, set(levels if mark is None else mark))
     return timings
+
+
+def run_fourier_sparse(cosmo: Any, stride: int) -> list[int]:
+    """CLASS's fourier step with HMcode on every ``stride``-th time before z_max_pk.
+
+    The linear spectra and the non-linear P(k, z) at the output redshifts are
+    CLASS's own; the correction that the transfer step applies to the lensing
+    potential at earlier times is splined in ln(tau) between the times HMcode
+    ran at (returned as rows of the source time sampling).
+    """
+    return _compiled.run_fourier_sparse(cosmo, stride)
+
+
+PRIMORDIAL_MODULES = ("primordial", "fourier", "transfer", "harmonic", "lensing", "distortions")
+"""The modules that a change of primordial parameters alone can touch."""
+
+
+def allocated_modules(cosmo: Any) -> set[str]:
+    """Names of the CLASS modules whose structures the object holds."""
+    return _compiled.allocated_modules(cosmo)
+
+
+def rerun_primordial(
+    cosmo: Any, input_only: Any, levels: set[str], hmcode_stride: int = 1
+) -> list[tuple[str, float]]:
+    """Rerun the modules from primordial on with ``input_only``'s primordial settings.
+
+    ``cosmo`` holds sources (and perhaps transfer functions) computed for the
+    same non-primordial parameters; ``input_only`` is a classy object with the
+    new parameters computed to the input level.  Transfer functions are kept
+    unless a non-linear correction, which depends on the primordial spectrum,
+    enters them.  Returns the wall time of each module run.
+    """
+    keep_transfer = "transfer" in allocated_modules(cosmo) and not has_non_linear(cosmo)
+    _compiled.free_after_perturbations(cosmo, keep_transfer)
+    _compiled.take_primordial_input(cosmo, input_only)
+    wanted = levels - ({"transfer"} if keep_transfer else set())
+    return run_downstream(cosmo, wanted, hmcode_stride, mark=levels)
+
+
+def has_non_linear(cosmo: Any) -> bool:
+    """True when the object's CLASS input asks for a non-linear correction."""
+    return _compiled.uses_non_linear(cosmo)
 
 
 def is_computed(cosmo: Any, levels: set[str]) -> bool:
