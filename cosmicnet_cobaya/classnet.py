@@ -14,15 +14,17 @@ from pathlib import Path
 from cobaya.log import LoggedError
 from cobaya.theories.classy import classy
 
+from cosmicnet_cobaya.hook.bridge import classy as classy_module
 from cosmicnet_cobaya.hooked_class import SERVED_PARAMETER, HookedClass
 from cosmicnet_cobaya.networks.network_set import NetworkSetError
 from cosmicnet_cobaya.networks.provider import NetworkSourceProvider
 from cosmicnet_cobaya.sources import ClassSourceProvider, SourceProvider
+from cosmicnet_cobaya.transfers import TRANSFERS_PRODUCT, ClassNetTransfers
 
 SOURCE_MODES = ("network", "class")
 OUT_OF_DOMAIN_POLICIES = ("fallback", "reject", "force")
 DEFAULT_NETWORKS = Path(__file__).resolve().parent / "data" / "default_networks"
-"""The network set used with ``networks: null`` (not shipped yet)."""
+"""The network set used with ``networks: null``: the shipped LCDM set."""
 
 
 ACCURACY_FIGURES: tuple[tuple[str, str, str, bool], ...] = (
@@ -68,6 +70,8 @@ class ClassNet(classy):
     sources: str
     networks: str | None
     out_of_domain: str
+    hmcode_stride: int
+    fast_primordial: bool
 
     def initialize(self) -> None:
         """Load classy as Cobaya's classy does, then hook its perturbation step."""
@@ -83,12 +87,64 @@ class ClassNet(classy):
                     value,
                     ", ".join(allowed),
                 )
-        provider = self._make_source_provider()
+        if not isinstance(self.hmcode_stride, int) or self.hmcode_stride < 1:
+            raise LoggedError(
+                self.log,
+                "hmcode_stride=%r: use a whole number >= 1 (1: HMcode at every time, "
+                "as CLASS does).",
+                self.hmcode_stride,
+            )
+        self._provider = self._make_source_provider()
+        self._transfers: ClassNetTransfers | None = None
         super().initialize()
-        self.classy = HookedClass()
-        self.classy.source_provider = provider
-        self.classy.on_decline = "reject" if self.out_of_domain == "reject" else "fallback"
+        self.classy = self.new_class_object()
         self.log.info("Source functions from: %s", self.sources)
+
+    def new_class_object(self) -> HookedClass:
+        """A CLASS object with this theory's source provider and settings."""
+        cosmo = HookedClass()
+        cosmo.source_provider = self._provider
+        cosmo.on_decline = "reject" if self.out_of_domain == "reject" else "fallback"
+        cosmo.hmcode_stride = self.hmcode_stride
+        return cosmo
+
+    def get_helper_theories(self) -> dict[str, ClassNetTransfers]:
+        """With ``fast_primordial``, the slow parameters go to ``<name>.transfers``."""
+        if not self.fast_primordial:
+            return {}
+        name = f"{self.get_name()}.transfers"
+        self._transfers = ClassNetTransfers(
+            self, name, {"stop_at_error": self.stop_at_error}, timing=self.timer
+        )
+        return {name: self._transfers}
+
+    def get_can_support_params(self) -> list[str]:
+        """classy's list, but H0 goes to the helper when the split is on."""
+        return [] if self.fast_primordial else super().get_can_support_params()
+
+    def must_provide(self, **requirements) -> dict:
+        """classy's requirements, plus the helper's sources when the split is on."""
+        needs = super().must_provide(**requirements) or {}
+        if self._transfers is not None:
+            needs = {**needs, TRANSFERS_PRODUCT: None}
+        return needs
+
+    def compute_slow_part(self, cosmo: HookedClass, state: dict) -> bool:
+        """Compute sources (and linear transfers) for the helper; False rejects the point."""
+        non_linear = str(self.extra_args.get("non_linear", "none")).lower()
+        level = "perturbations" if non_linear not in ("none", "no") else "transfer"
+        try:
+            cosmo.compute(level=[level])
+        except classy_module.CosmoComputationError as error:
+            if self.stop_at_error:
+                raise
+            self.log.debug("Computation of the sources failed (%s): zero likelihood.", error)
+            return False
+        except NetworkSetError as error:
+            raise LoggedError(
+                self.log, "The network set cannot serve this request: %s", error
+            ) from error
+        return True
 
     def _make_source_provider(self) -> SourceProvider:
         if self.sources == "class":
@@ -141,6 +197,9 @@ class ClassNet(classy):
         Cobaya turns ordinary exceptions into a zero likelihood, which would hide
         a missing source or k range behind -inf for every point.
         """
+        if self._transfers is not None:
+            slow_params, self.classy = self.provider.get_classnet_transfers()
+            params_values_dict = {**slow_params, **params_values_dict}
         try:
             return super().calculate(state, want_derived, **params_values_dict)
         except NetworkSetError as error:
@@ -158,7 +217,7 @@ class ClassNet(classy):
 
     def close(self) -> None:
         """Free CLASS memory held by the theory and its source provider."""
-        provider_close = getattr(self.classy.source_provider, "close", None)
+        provider_close = getattr(self._provider, "close", None)
         if provider_close is not None:
             provider_close()
         super().close()

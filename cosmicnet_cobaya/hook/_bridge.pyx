@@ -44,6 +44,11 @@ cdef extern from "classy_mirror.h":
         short has_scalars
         short has_ad
         short has_matter_source_in_current_gauge
+        short has_cl_cmb_temperature
+        short has_cl_cmb_polarization
+        short has_cl_cmb_lensing_potential
+        short has_cl_lensing_potential
+        short has_cl_number_count
         double z_max_pk
         int md_size
         int index_md_scalars
@@ -137,6 +142,18 @@ cdef extern from "classy_mirror.h":
         ErrorMsg error_message
 
     cdef struct transfer:
+        int md_size
+        int * tt_size
+        int * l_size
+        int ** l_size_tt
+        size_t q_size
+        double * q
+        size_t q_size_limber
+        double * q_limber
+        double ** transfer
+        double ** transfer_limber
+        short do_lcmb_full_limber
+        int index_tt_lcmb
         short is_allocated
         ErrorMsg error_message
 
@@ -656,6 +673,74 @@ def free_after_perturbations(object cosmo, bint keep_transfer):
     if m.pm.is_allocated:
         primordial_free(&m.pm)
     m.computed = 0
+
+
+def refresh_lensing_transfers(object cosmo):
+    """Recompute the CMB-lensing transfer functions alone, in place.
+
+    With a non-linear correction, only the lensing-potential transfer functions
+    depend on the primordial spectrum.  CLASS's transfer_init runs on a scratch
+    structure with the temperature and polarization outputs switched off; its
+    lensing tables replace those held, provided both used the same q and l
+    sampling.  Returns False (nothing changed) where they differ.
+    """
+    cdef classy_mirror * m = _mirror(cosmo)
+    cdef perturbations * pt = &m.pt
+    cdef transfer * tr = &m.tr
+    cdef transfer scratch = tr[0]
+    cdef short temperature = pt.has_cl_cmb_temperature
+    cdef short polarization = pt.has_cl_cmb_polarization
+    cdef int status
+    if not tr.is_allocated or tr.md_size != 1 or not pt.has_cl_cmb_lensing_potential \
+            or pt.has_cl_lensing_potential or pt.has_cl_number_count:
+        return False
+    pt.has_cl_cmb_temperature = _FALSE_
+    pt.has_cl_cmb_polarization = _FALSE_
+    try:
+        status = transfer_init(&m.pr, &m.ba, &m.th, pt, &m.fo, &scratch)
+    finally:
+        pt.has_cl_cmb_temperature = temperature
+        pt.has_cl_cmb_polarization = polarization
+    if status == _FAILURE_:
+        raise HookError(scratch.error_message.decode(errors="replace"))
+    try:
+        if not _same_sampling(tr, &scratch):
+            return False
+        _copy_lensing_block(tr.transfer[0], scratch.transfer[0], tr, tr.q_size)
+        if tr.do_lcmb_full_limber:
+            _copy_lensing_block(tr.transfer_limber[0], scratch.transfer_limber[0], tr,
+                                tr.q_size_limber)
+        return True
+    finally:
+        transfer_free(&scratch)
+
+
+cdef bint _same_sampling(transfer * held, transfer * lensing):
+    if lensing.tt_size[0] != 1 or lensing.l_size[0] != held.l_size[0] \
+            or lensing.q_size != held.q_size \
+            or lensing.do_lcmb_full_limber != held.do_lcmb_full_limber \
+            or lensing.l_size_tt[0][0] != held.l_size_tt[0][held.index_tt_lcmb]:
+        return False
+    same_q = np.array_equal(np.asarray(<double[:held.q_size]> held.q),
+                            np.asarray(<double[:lensing.q_size]> lensing.q))
+    if same_q and held.do_lcmb_full_limber:
+        same_q = lensing.q_size_limber == held.q_size_limber and np.array_equal(
+            np.asarray(<double[:held.q_size_limber]> held.q_limber),
+            np.asarray(<double[:lensing.q_size_limber]> lensing.q_limber))
+    return same_q
+
+
+cdef void _copy_lensing_block(double * held, double * lensing, transfer * tr, size_t q_size):
+    """Copy the only type of ``lensing`` into the lensing slot of ``held`` (adiabatic ic)."""
+    cdef size_t block = tr.l_size[0] * q_size
+    memcpy(held + tr.index_tt_lcmb * block, lensing, block * sizeof(double))
+
+
+def free_transfer(object cosmo):
+    """Free the transfer structure (to be computed again)."""
+    cdef classy_mirror * m = _mirror(cosmo)
+    if m.tr.is_allocated:
+        transfer_free(&m.tr)
 
 
 def uses_non_linear(object cosmo):

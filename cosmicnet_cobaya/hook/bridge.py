@@ -209,14 +209,29 @@ def rerun_primordial(
     ``cosmo`` holds sources (and perhaps transfer functions) computed for the
     same non-primordial parameters; ``input_only`` is a classy object with the
     new parameters computed to the input level.  Transfer functions are kept
-    unless a non-linear correction, which depends on the primordial spectrum,
-    enters them.  Returns the wall time of each module run.
+    where held; with a non-linear correction, which depends on the primordial
+    spectrum and enters the lensing potential, the lensing transfer functions
+    alone are recomputed.  Returns the wall time of each module run.
     """
-    keep_transfer = "transfer" in allocated_modules(cosmo) and not has_non_linear(cosmo)
+    import time
+
+    keep_transfer = "transfer" in allocated_modules(cosmo)
+    non_linear = has_non_linear(cosmo)
     _compiled.free_after_perturbations(cosmo, keep_transfer)
     _compiled.take_primordial_input(cosmo, input_only)
-    wanted = levels - ({"transfer"} if keep_transfer else set())
-    return run_downstream(cosmo, wanted, hmcode_stride, mark=levels)
+    timings = run_downstream(cosmo, levels & {"primordial", "fourier"}, hmcode_stride)
+    if keep_transfer and non_linear:
+        start = time.perf_counter()
+        try:
+            keep_transfer = _compiled.refresh_lensing_transfers(cosmo)
+        except HookError as error:
+            cosmo.struct_cleanup()
+            raise classy.CosmoComputationError(str(error)) from error
+        timings.append(("lensing transfer", time.perf_counter() - start))
+        if not keep_transfer:
+            _compiled.free_transfer(cosmo)
+    rest = levels - {"primordial", "fourier"} - ({"transfer"} if keep_transfer else set())
+    return timings + run_downstream(cosmo, rest, hmcode_stride, mark=levels)
 
 
 def has_non_linear(cosmo: Any) -> bool:
