@@ -22,6 +22,9 @@ from cosmicnet_cobaya.sources import ClassSourceProvider, SourceProvider
 from cosmicnet_cobaya.transfers import TRANSFERS_PRODUCT, ClassNetTransfers
 
 SOURCE_MODES = ("network", "class")
+PRIMORDIAL_SPEEDUP = 5.0
+"""Declared speed of the primordial half relative to the slow half (a floor:
+measured ratios are 8-30)."""
 OUT_OF_DOMAIN_POLICIES = ("fallback", "reject", "force")
 DEFAULT_NETWORKS = Path(__file__).resolve().parent / "data" / "default_networks"
 """The network set used with ``networks: null``: the shipped LCDM set."""
@@ -116,6 +119,10 @@ class ClassNet(classy):
         self._transfers = ClassNetTransfers(
             self, name, {"stop_at_error": self.stop_at_error}, timing=self.timer
         )
+        # Declared speeds until Cobaya's MCMC measures them: the slow half takes the
+        # theory's speed, the primordial half runs several times faster.
+        self._transfers.speed = self.speed
+        self.speed = self.speed * PRIMORDIAL_SPEEDUP
         return {name: self._transfers}
 
     def get_can_support_params(self) -> list[str]:

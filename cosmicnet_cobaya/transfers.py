@@ -66,8 +66,6 @@ class ClassNetTransfers(HelperTheory):
     def __init__(self, classnet: ClassNet, name: str, info: dict, timing: Any = None) -> None:
         super().__init__(info, name, timing=timing)
         self.classnet = classnet
-        # Before Cobaya measures speeds: the slow half is most of an evaluation.
-        self.speed = classnet.speed
         self._pool: list[HookedClass] = []
 
     def get_can_support_params(self) -> list[str]:

@@ -51,7 +51,14 @@ def test_class_sources_match_classy(non_linear, n_points):
     extra_args = {**LCDM_EXTRA_ARGS, "non_linear": non_linear}
     reference = _spectra_and_derived({"classy": {"extra_args": extra_args}}, POINTS[:n_points])
     hooked = _spectra_and_derived(
-        {"cosmicnet_cobaya.ClassNet": {"extra_args": extra_args, "sources": "class"}},
+        # HMcode at every time, as classy: the hook alone must change nothing.
+        {
+            "cosmicnet_cobaya.ClassNet": {
+                "extra_args": extra_args,
+                "sources": "class",
+                "hmcode_stride": 1,
+            }
+        },
         POINTS[:n_points],
     )
     for (cl_ref, derived_ref), (cl_net, derived_net) in zip(reference, hooked, strict=True):

@@ -19,6 +19,7 @@ import numpy as np
 from scipy.stats import qmc
 from tqdm import tqdm
 
+from cosmicnet_cobaya.classnet import ClassNet
 from cosmicnet_cobaya.hook.bridge import classy, read_sources
 from cosmicnet_cobaya.hooked_class import HookedClass
 from cosmicnet_cobaya.planck import BEST_FIT
@@ -69,20 +70,29 @@ class ValidationSettings:
     """Fixed CLASS settings (those the networks were trained with)."""
     l_max: int = 2508
     non_linear: str = "hmcode"
+    hmcode_stride: int = field(default_factory=lambda: ClassNet.get_defaults()["hmcode_stride"])
+    """HMcode on every n-th source time before the output redshifts (ClassNet's default)."""
     primordial: dict[str, float] = field(
         default_factory=lambda: {"A_s": 1e-10 * np.exp(BEST_FIT["logA"]), "n_s": BEST_FIT["n_s"]}
     )
 
     @classmethod
     def for_network_set(
-        cls, metadata: Any, non_linear: str, l_max: int | None = None
+        cls,
+        metadata: Any,
+        non_linear: str,
+        l_max: int | None = None,
+        hmcode_stride: int | None = None,
     ) -> ValidationSettings:
         """The fixed CLASS settings and l_max a network set was trained with."""
-        return cls(
+        settings = cls(
             extra_args=dict(metadata.provenance.get("class_precision", {})),
             l_max=l_max or int(metadata.provenance.get("l_max", 2508)),
             non_linear=non_linear,
         )
+        if hmcode_stride is not None:
+            settings.hmcode_stride = hmcode_stride
+        return settings
 
     def class_settings(self, point: Mapping[str, float]) -> dict[str, Any]:
         """Complete CLASS input for one point (A_s from logA when given)."""
@@ -149,6 +159,7 @@ class PairRunner:
         self.hooked = HookedClass()
         self.hooked.source_provider = provider
         self.hooked.on_decline = "reject"
+        self.hooked.hmcode_stride = settings.hmcode_stride
 
     def spectra(self, point: Mapping[str, float], keep_sources: bool = False) -> dict[str, Any]:
         """Spectra of both codes at ``point`` (and their sources when asked)."""
@@ -434,7 +445,11 @@ def run_validation(
             per_point.append(record)
         summary: dict[str, Any] = {
             "n_cosmologies": len(points),
-            "settings": {"l_max": settings.l_max, "non_linear": settings.non_linear},
+            "settings": {
+                "l_max": settings.l_max,
+                "non_linear": settings.non_linear,
+                "hmcode_stride": settings.hmcode_stride,
+            },
             "points": per_point,
         }
         tt = np.array([e["tt"][28:2499] for e in all_errors])

@@ -239,6 +239,11 @@ def has_non_linear(cosmo: Any) -> bool:
     return _compiled.uses_non_linear(cosmo)
 
 
+def read_nl_corrections(cosmo: Any) -> tuple[np.ndarray, np.ndarray, int]:
+    """sqrt(P_nl / P_lin) of total matter on (tau sampling, k list), tau, first computed row."""
+    return _compiled.read_nl_corrections(cosmo)
+
+
 def is_computed(cosmo: Any, levels: set[str]) -> bool:
     """True when the object already holds a computation covering ``levels``."""
     return _compiled.is_computed(cosmo, set(levels))

@@ -32,6 +32,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--limit", type=int, default=None, help="use at most N cosmologies")
     parser.add_argument("--non-linear", default="hmcode", choices=("hmcode", "halofit", "none"))
     parser.add_argument(
+        "--hmcode-stride", type=int, default=None,
+        help="HMcode on every n-th source time before the output redshifts, as ClassNet's "
+        "hmcode_stride (default: ClassNet's default; 1: every time)",
+    )  # fmt: skip
+    parser.add_argument(
         "--l-max", type=int, default=None, help="highest multipole (default: the set's l_max)"
     )
     parser.add_argument(
@@ -157,7 +162,9 @@ def run(args: argparse.Namespace) -> int:
     if packages_path is None:
         logger.warning("plik_lite data not found: no delta-chi2, Planck units or Fisher shifts")
     plik = PlikLite.load(packages_path) if packages_path is not None else None
-    settings = ValidationSettings.for_network_set(metadata, args.non_linear, args.l_max)
+    settings = ValidationSettings.for_network_set(
+        metadata, args.non_linear, args.l_max, args.hmcode_stride
+    )
     settings.primordial.update(primordial)
     if plik is not None and settings.l_max < plik.l_max:
         logger.warning(
