@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from training.benchmark import format_table, summarise_timings
@@ -20,6 +22,8 @@ def test_summary_gives_median_ratio_and_per_point_range():
             {"perturbations": 0.15, "whole": 3.5},
         ],
     }
+    rows["network"][0]["steps"] = {"transfer": 1.0, "fourier": 0.5}
+    rows["network"][1]["steps"] = {"transfer": 2.0}
     summary = summarise_timings(rows)
     step = summary["perturbations"]
     assert step["class_median_s"] == 8.0 and step["network_median_s"] == 0.2
@@ -28,8 +32,30 @@ def test_summary_gives_median_ratio_and_per_point_range():
     assert step["network_range_s"] == [0.15, 0.3]
     assert summary["whole"]["speedup"] == pytest.approx(11.0 / 3.5)
     assert summary["raw"]["class"][1]["whole"] == 10.0
-    table = format_table({"n_cosmologies": 3, "l_max": 2508, "threads": {"1": summary}})
-    assert "40.0x" in table and "20.0-60.0" in table
+    assert "primordial" not in summary  # no row timed it
+    assert summary["network_steps_median_s"] == {"transfer": 1.5, "fourier": 0.25}
+    results = {
+        "n_cosmologies": 3,
+        "l_max": 2508,
+        "modes": {"hmcode": {"1": summary}},
+        "chains": [
+            {"config": "a.yaml", "accepted": 10, "wall_s": 20.0, "s_per_accepted": 2.0},
+            {"config": "b.yaml", "accepted": 10, "wall_s": 100.0, "s_per_accepted": 10.0},
+        ],
+    }
+    table = format_table(results)
+    assert "40.0x" in table and "20.0-60.0" in table and "transfer 1.500" in table
+    assert "chain speed-up (a.yaml over b.yaml): 5.0x" in table
+
+
+def test_chain_input_stops_at_accepted_steps_without_output(tmp_path):
+    from training.chain_timing import chain_input
+
+    root = Path(__file__).resolve().parents[1]
+    info = chain_input(root / "configs" / "mcmc_classnet.yaml", 7, tmp_path)
+    assert info["output"] is None and info["packages_path"] == str(tmp_path)
+    assert info["sampler"]["mcmc"]["max_samples"] == 7
+    assert Path(info["sampler"]["mcmc"]["covmat"]) == root / "configs" / "mcmc_lcdm.covmat"
 
 
 def test_fisher_budget_takes_points_from_a_generated_set(tmp_path, monkeypatch):

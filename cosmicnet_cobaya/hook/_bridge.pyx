@@ -1,4 +1,5 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
+# (wraparound=False: no negative indices anywhere in this file, lists included)
 """C-level bridge into a live ``classy.Class`` object (classy 3.4.1.0).
 
 Only the fields and CLASS functions used here are declared; the C compiler sees
@@ -576,15 +577,53 @@ def run_fourier_sparse(object cosmo, int stride):
     rows = hmcode_times(pt.tau_size, pt.ln_tau_size, stride)
     _fourier_on_rows(m, &m.fo, rows, pt.ln_tau_size)
     computed = _computed_corrections(&m.fo, rows)
-    earliest = min(computed, default=pt.tau_size)
-    gap = [row for row in range(earliest - stride + 1, earliest) if row >= 0]
-    if gap and earliest < pt.tau_size:
+    ran = set(rows)
+    k_max = m.fo.k[m.fo.k_size - 1]
+    gap = _boundary_rows(computed, stride, np.log(np.asarray(<double[:pt.tau_size]>
+                                                             pt.tau_sampling)), k_max)
+    earliest = min(computed, default=0)
+    while gap:
+        # The view ends on a row known to be computable: HMcode starts from the last
+        # row, and CLASS cannot handle giving up on its very first one.
+        view = [*gap, earliest]
         scratch = pristine
-        _fourier_on_rows(m, &scratch, gap, 1)
-        computed.update(_computed_corrections(&scratch, gap))
+        _fourier_on_rows(m, &scratch, view, 1)
+        found = _computed_corrections(&scratch, view)
         fourier_free(&scratch)
+        found.pop(earliest, None)
+        computed.update(found)
+        ran.update(gap)
+        if len(found) == len(gap):  # all computable: the boundary lies lower
+            gap = list(range(max(gap[0] - stride + 1, 0), gap[0]))
+        elif not found:  # none computable: it lies higher
+            gap = list(range(max(gap) + 1, earliest))
+        else:
+            gap = []
+        gap = [row for row in gap if row not in ran]
     _fill_corrections(&m.fo, pt.tau_sampling, pt.tau_size, computed)
-    return sorted(set(rows) | set(gap))
+    return sorted(ran)
+
+
+def _boundary_rows(dict computed, int stride, ln_tau, double k_max):
+    """Rows to compute where HMcode gave up between two sparse rows.
+
+    The earliest rows of the sparse pass give k_nl(tau); extrapolated in
+    ln(tau), it passes k_max at the row where HMcode gives up.  The rows from
+    two before that one to one after are returned (those CLASS would compute
+    there are then exact; the others between sparse rows are splined).
+    """
+    if not computed:
+        return []
+    earliest = min(computed)
+    gap = [row for row in range(earliest - stride + 1, earliest) if row >= 0]
+    if len(computed) < 3 or not gap:
+        return gap
+    first = sorted(computed)[:3]
+    k_nl = [max(computed[row][1]) for row in first]  # the larger of P_m's and P_cb's
+    slope, intercept = np.polyfit(ln_tau[first], np.log(k_nl), 1)
+    reachable = [row for row in gap if slope * ln_tau[row] + intercept <= np.log(k_max)]
+    boundary = reachable[0] if reachable else earliest
+    return [row for row in gap if boundary - 2 <= row <= boundary + 1]
 
 
 cdef double * _copy_to_c(cnp.ndarray array) except NULL:
