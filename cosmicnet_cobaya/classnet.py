@@ -136,12 +136,21 @@ class ClassNet(classy):
             needs = {**needs, TRANSFERS_PRODUCT: None}
         return needs
 
+    @property
+    def last_own_args(self) -> dict:
+        """CLASS inputs of this theory's own (primordial) parameters at its last evaluation."""
+        return dict(getattr(self, "_last_own_args", {}))
+
     def compute_slow_part(self, cosmo: HookedClass, state: dict) -> bool:
-        """Compute sources (and linear transfers) for the helper; False rejects the point."""
-        non_linear = str(self.extra_args.get("non_linear", "none")).lower()
-        level = "perturbations" if non_linear not in ("none", "no") else "transfer"
+        """Compute everything for the helper; False rejects the point.
+
+        The helper sets the primordial parameters of this theory's last
+        evaluation: in a slow step of a blocked MCMC they have not changed, so
+        this theory then finds the object computed and does nothing, and
+        Cobaya's speed measurement sees the slow part in the helper.
+        """
         try:
-            cosmo.compute(level=[level])
+            cosmo.compute()
         except classy_module.CosmoComputationError as error:
             if self.stop_at_error:
                 raise
@@ -206,6 +215,9 @@ class ClassNet(classy):
         """
         if self._transfers is not None:
             slow_params, self.classy = self.provider.get_classnet_transfers()
+            self._last_own_args = {
+                self.translate_param(name): value for name, value in params_values_dict.items()
+            }
             params_values_dict = {**slow_params, **params_values_dict}
         try:
             return super().calculate(state, want_derived, **params_values_dict)

@@ -53,7 +53,7 @@ class HookedClass:
         self.hmcode_stride = 1
         self.declined_count = 0
         self._layout_verified = False
-        self._served_pars: dict[str, Any] | None = None
+        self._held_pars: dict[str, Any] | None = None
         self._input_only: Any = None
 
     def __getattr__(self, name: str) -> Any:
@@ -66,13 +66,14 @@ class HookedClass:
         if self.source_provider is None or "perturbations" not in levels:
             cosmo.compute(level=list(levels))
             self.last_served = False
+            self._held_pars = None
             return
         if bridge.is_computed(cosmo, levels):
             return
         if self._primordial_change_only(levels):
             self._rerun_primordial(levels)
             return
-        self._served_pars = None
+        self._held_pars = None
         self.last_fast = False
         timings: dict[str, float] = {}
         start = time.perf_counter()
@@ -100,17 +101,21 @@ class HookedClass:
             timings[name] = seconds
         self.last_timings = timings
         self.last_served = True
-        self._served_pars = dict(cosmo.pars)
+        self._held_pars = dict(cosmo.pars)
 
     def _primordial_change_only(self, levels: set[str]) -> bool:
-        """True when the object holds served sources for the same parameters but primordial."""
-        if self._served_pars is None or "perturbations" not in bridge.allocated_modules(self.cosmo):
+        """True when the object holds sources for the same parameters but primordial.
+
+        The sources may be the provider's or CLASS's own (a fallback point);
+        ``last_served`` keeps saying which.
+        """
+        if self._held_pars is None or "perturbations" not in bridge.allocated_modules(self.cosmo):
             return False
         new = self.cosmo.pars
         changed = {
             name
-            for name in set(new) | set(self._served_pars)
-            if new.get(name) != self._served_pars.get(name)
+            for name in set(new) | set(self._held_pars)
+            if new.get(name) != self._held_pars.get(name)
         }
         return bool(changed) and changed <= PRIMORDIAL_PARAMETERS
 
@@ -128,13 +133,12 @@ class HookedClass:
                 bridge.rerun_primordial(self.cosmo, input_only, levels, self.hmcode_stride)
             )
         except BaseException:
-            self._served_pars = None
+            self._held_pars = None
             self.cosmo.struct_cleanup()
             raise
         self.last_timings = timings
-        self.last_served = True
         self.last_fast = True
-        self._served_pars = dict(self.cosmo.pars)
+        self._held_pars = dict(self.cosmo.pars)
 
     def _install_provided_sources(self, timings: dict[str, float]) -> None:
         start = time.perf_counter()
@@ -162,6 +166,8 @@ class HookedClass:
         self.cosmo.compute(level=list(levels))
         self.last_timings = {"class_fallback": time.perf_counter() - start}
         self.last_served = False
+        # CLASS's own sources serve primordial-only changes as well as the networks'.
+        self._held_pars = dict(self.cosmo.pars)
 
     def get_current_derived_parameters(self, names: list[str]) -> dict[str, float]:
         """classy's derived parameters, plus ``cosmicnet_served``."""

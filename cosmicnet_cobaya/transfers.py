@@ -2,10 +2,11 @@
 
 Cobaya blocks and oversamples parameters by the components they feed. As
 Cobaya's CAMB theory does with ``camb.transfers``, ClassNet hands its
-non-primordial parameters to this helper, which computes background,
-thermodynamics, the network sources and (without a non-linear correction)
-the transfer functions. ClassNet itself then only reruns what the primordial
-parameters touch: primordial, the non-linear step, harmonic and lensing.
+non-primordial parameters to this helper, which computes a whole evaluation
+(with ClassNet's last primordial parameters). ClassNet itself then reruns
+only what its primordial parameters touch, and nothing when they have not
+changed: primordial, the non-linear step and the lensing transfer functions
+it feeds, harmonic and lensing.
 
 Each cached state of the helper owns one CLASS object, so that Cobaya's
 re-use of a cached state (after a rejected slow step, say) finds the sources
@@ -89,7 +90,7 @@ class ClassNetTransfers(HelperTheory):
         """Compute sources (and linear transfer functions) on a free CLASS object."""
         cosmo = self._free_object()
         settings = {self.classnet.translate_param(p): v for p, v in params_values_dict.items()}
-        cosmo.set({**settings, **self.classnet.extra_args})
+        cosmo.set({**settings, **self.classnet.extra_args, **self.classnet.last_own_args})
         if not self.classnet.compute_slow_part(cosmo, state):
             return False
         state[TRANSFERS_PRODUCT] = (dict(params_values_dict), cosmo)

@@ -8,6 +8,7 @@ from cobaya.model import get_model
 
 from cosmicnet_cobaya.classnet import DEFAULT_NETWORKS
 from cosmicnet_cobaya.hook import bridge
+from cosmicnet_cobaya.hook.bridge import classy as classy_module
 from cosmicnet_cobaya.hooked_class import HookedClass
 from cosmicnet_cobaya.networks.provider import NetworkSourceProvider
 from cosmicnet_cobaya.planck import BEST_FIT, LCDM_EXTRA_ARGS
@@ -161,3 +162,20 @@ def test_split_declares_fast_primordial_block_and_changes_nothing():
             np.testing.assert_array_equal(results[0][1][name], results[1][1][name])
     split.close()
     whole.close()
+
+
+@pytest.mark.slow
+def test_point_outside_domain_falls_back_and_still_reruns_primordial(network_provider):
+    outside = _hooked(network_provider, 8, non_linear="none", H0=60.0)
+    outside.compute()
+    assert not outside.last_served
+    outside.set({"A_s": 2.2e-9})
+    outside.compute()
+    assert outside.last_fast and not outside.last_served
+    fresh = classy_module.Class()
+    fresh.set({**SETTINGS, "non_linear": "none", "H0": 60.0, "A_s": 2.2e-9})
+    fresh.compute()
+    for name in SPECTRA:
+        np.testing.assert_array_equal(outside.lensed_cl(L_MAX)[name], fresh.lensed_cl(L_MAX)[name])
+    outside.struct_cleanup()
+    fresh.struct_cleanup()
