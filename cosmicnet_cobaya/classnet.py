@@ -45,6 +45,10 @@ ACCURACY_FIGURES: tuple[tuple[str, str, str, bool], ...] = (
         False,
     ),
     ("max_abs_shift_in_sigma", "largest Fisher shift {} sigma", "{:.3f}", False),
+    ("pk_lin_fraction_within_0.5pct", "linear P(k, z) within 0.5% for {} of them", "{:.0%}", True),
+    ("pk_nl_fraction_within_1pct", "non-linear P(k, z) within 1% for {} of them", "{:.0%}", True),
+    ("sigma8_max_abs_rel_error", "largest sigma8 error {}", "{:.1e}", False),
+    ("S8_max_abs_rel_error", "largest S8 error {}", "{:.1e}", False),
 )
 """Recorded accuracy figures: key, wording, number format, whether larger is better."""
 
@@ -99,6 +103,7 @@ class ClassNet(classy):
             )
         self._provider = self._make_source_provider()
         self._transfers: ClassNetTransfers | None = None
+        self._last_own_args: dict = {}
         super().initialize()
         self.classy = self.new_class_object()
         self.log.info("Source functions from: %s", self.sources)
@@ -139,9 +144,9 @@ class ClassNet(classy):
     @property
     def last_own_args(self) -> dict:
         """CLASS inputs of this theory's own (primordial) parameters at its last evaluation."""
-        return dict(getattr(self, "_last_own_args", {}))
+        return dict(self._last_own_args)
 
-    def compute_slow_part(self, cosmo: HookedClass, state: dict) -> bool:
+    def compute_slow_part(self, cosmo: HookedClass) -> bool:
         """Compute everything for the helper; False rejects the point.
 
         The helper sets the primordial parameters of this theory's last
@@ -196,7 +201,8 @@ class ClassNet(classy):
         """Log the set's recorded validation; warn, naming the missed targets, if any."""
         for mode, report in accuracy.items():
             figures = describe_accuracy(report)
-            header = f"{report.get('n_cosmologies')} test cosmologies ({mode} non-linear)"
+            what = "matter power" if mode == "matter" else f"{mode} non-linear"
+            header = f"{report.get('n_cosmologies')} test cosmologies ({what})"
             if report.get("meets_targets"):
                 self.log.info("Network set validated on %s: %s", header, figures)
             else:

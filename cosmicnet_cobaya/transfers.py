@@ -91,7 +91,7 @@ class ClassNetTransfers(HelperTheory):
         cosmo = self._free_object()
         settings = {self.classnet.translate_param(p): v for p, v in params_values_dict.items()}
         cosmo.set({**settings, **self.classnet.extra_args, **self.classnet.last_own_args})
-        if not self.classnet.compute_slow_part(cosmo, state):
+        if not self.classnet.compute_slow_part(cosmo):
             return False
         state[TRANSFERS_PRODUCT] = (dict(params_values_dict), cosmo)
         return True

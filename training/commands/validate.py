@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 logger = logging.getLogger(__name__)
+OUTPUT_KEYS = ("output", "lensing", "l_max_scalars", "non_linear")
+"""CLASS settings that the comparison sets itself."""
 
 
 def register(subparsers: Any) -> None:
@@ -54,6 +56,14 @@ def register(subparsers: Any) -> None:
         help="CLASS primordial settings for every point, e.g. alpha_s=-0.01 k_pivot=0.01 "
         "n_s=0.94 (default: Planck A_s, n_s, no running): checks the networks' reuse",
     )  # fmt: skip
+    parser.add_argument(
+        "--matter", action="store_true",
+        help="also compare linear and non-linear P(k, z) (1e-4 <= k <= 1/Mpc, z 0, 0.5, 1, 2), "
+        "sigma8 and S8 with full CLASS (summary key 'matter', matter_power_errors.png)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--no-cmb", action="store_true", help="with --matter: skip the CMB comparison"
+    )
     parser.add_argument("--out", type=Path, required=True, help="folder for summary.json and PNGs")
     parser.add_argument(
         "--record", action="store_true",
@@ -64,15 +74,20 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-def record_accuracy(directory: Path, report: dict[str, Any]) -> None:
-    """Store a validation's target report in a network set's metadata (by non-linear mode)."""
+def record_accuracy(directory: Path, report: dict[str, Any], key: str | None = None) -> None:
+    """Store a validation's report in a network set's metadata.
+
+    Under ``key``, by default the report's non-linear mode (CMB reports);
+    the matter-power report goes under ``matter``.
+    """
     from dataclasses import replace
 
     from cosmicnet_cobaya.networks.network_set import read_metadata
 
     metadata = read_metadata(directory)
     accuracy = dict(metadata.provenance.get("accuracy", {}))
-    accuracy[report["settings"]["non_linear"]] = report
+    report = {name: value for name, value in report.items() if value is not None}
+    accuracy[key or report["settings"]["non_linear"]] = report
     replace(metadata, provenance={**metadata.provenance, "accuracy": accuracy}).write(directory)
     logger.info("recorded the measured accuracy in %s", directory / "metadata.json")
 
@@ -174,18 +189,48 @@ def run(args: argparse.Namespace) -> int:
         )
         plik = None
     args.out.mkdir(parents=True, exist_ok=True)
-    figures = FigureWriter(args.out)
-    summary = run_validation(
-        provider, settings, points, plik,
-        fisher_at=fisher_at, progress=not args.no_progress, plot=figures,
-    )  # fmt: skip
     directory = args.networks or DEFAULT_NETWORKS
+    summary: dict = {}
+    if not args.no_cmb:
+        figures = FigureWriter(args.out)
+        summary = run_validation(
+            provider, settings, points, plik,
+            fisher_at=fisher_at, progress=not args.no_progress, plot=figures,
+        )  # fmt: skip
+        summary["settings"]["primordial"] = settings.primordial
+        summary["figures"] = [path.name for path in figures.written]
+        summary["target_report"] = target_report(summary)
+    if args.matter:
+        summary["matter"] = matter_validation(provider, settings, points, args)
     summary["networks"] = str(directory) if args.sources == "network" else "class (exact)"
-    summary["settings"]["primordial"] = settings.primordial
-    summary["figures"] = [path.name for path in figures.written]
-    summary["target_report"] = target_report(summary)
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
     if args.record and args.sources == "network":
-        record_accuracy(directory, summary["target_report"])
-    print(json.dumps({k: v for k, v in summary.items() if k != "points"}, indent=2))
+        if "target_report" in summary:
+            record_accuracy(directory, summary["target_report"])
+        if "matter" in summary:
+            record_accuracy(directory, {**summary["matter"], "points": None}, key="matter")
+    print(json.dumps(_headline(summary), indent=2))
     return 0
+
+
+def matter_validation(provider, settings, points, args: argparse.Namespace) -> dict:
+    """The matter-power comparison at the CMB validation's settings and points."""
+    from training.matter_power import MatterSettings, run_matter_validation
+
+    matter = MatterSettings(
+        extra_args={k: v for k, v in settings.extra_args.items() if k not in OUTPUT_KEYS},
+        non_linear=settings.non_linear,
+        hmcode_stride=settings.hmcode_stride,
+        primordial=dict(settings.primordial),
+    )
+    return run_matter_validation(
+        provider, matter, points, progress=not args.no_progress, out=args.out
+    )
+
+
+def _headline(summary: dict) -> dict:
+    """The summary without per-point records, for the terminal."""
+    shown = {k: v for k, v in summary.items() if k != "points"}
+    if "matter" in shown:
+        shown["matter"] = {k: v for k, v in shown["matter"].items() if k != "points"}
+    return shown
