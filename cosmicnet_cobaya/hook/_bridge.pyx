@@ -460,6 +460,10 @@ def run_module(object cosmo, str name):
         raise HookError(message.decode(errors="replace"))
 
 
+BOUNDARY_WINDOW = 3
+"""Rows tried at a time when the first guess of HMcode's boundary missed it."""
+
+
 def hmcode_times(int tau_size, int late_size, int stride):
     """Rows of the source time sampling at which the sparse fourier step runs HMcode.
 
@@ -594,9 +598,9 @@ def run_fourier_sparse(object cosmo, int stride):
         computed.update(found)
         ran.update(gap)
         if len(found) == len(gap):  # all computable: the boundary lies lower
-            gap = list(range(max(gap[0] - stride + 1, 0), gap[0]))
+            gap = list(range(max(gap[0] - BOUNDARY_WINDOW, 0), gap[0]))
         elif not found:  # none computable: it lies higher
-            gap = list(range(max(gap) + 1, earliest))
+            gap = list(range(max(gap) + 1, min(max(gap) + 1 + BOUNDARY_WINDOW, earliest)))
         else:
             gap = []
         gap = [row for row in gap if row not in ran]
@@ -609,7 +613,7 @@ def _boundary_rows(dict computed, int stride, ln_tau, double k_max):
 
     The earliest rows of the sparse pass give k_nl(tau); extrapolated in
     ln(tau), it passes k_max at the row where HMcode gives up.  The rows from
-    two before that one to one after are returned (those CLASS would compute
+    one before that one to one after are returned (those CLASS would compute
     there are then exact; the others between sparse rows are splined).
     """
     if not computed:
@@ -620,10 +624,12 @@ def _boundary_rows(dict computed, int stride, ln_tau, double k_max):
         return gap
     first = sorted(computed)[:3]
     k_nl = [max(computed[row][1]) for row in first]  # the larger of P_m's and P_cb's
-    slope, intercept = np.polyfit(ln_tau[first], np.log(k_nl), 1)
-    reachable = [row for row in gap if slope * ln_tau[row] + intercept <= np.log(k_max)]
+    # k_nl grows faster than exponentially in ln(tau) going back: a parabola through
+    # the three earliest rows follows that curvature.
+    fit = np.polyfit(ln_tau[first], np.log(k_nl), 2)
+    reachable = [row for row in gap if np.polyval(fit, ln_tau[row]) <= np.log(k_max)]
     boundary = reachable[0] if reachable else earliest
-    return [row for row in gap if boundary - 2 <= row <= boundary + 1]
+    return [row for row in gap if boundary - 1 <= row <= boundary + 1]
 
 
 cdef double * _copy_to_c(cnp.ndarray array) except NULL:
