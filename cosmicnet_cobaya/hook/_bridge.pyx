@@ -477,10 +477,18 @@ def hmcode_times(int tau_size, int late_size, int stride):
 
 
 def sparse_fourier_applies(object cosmo, int stride):
-    """True when the fourier step would run HMcode on sparse times (see run_fourier_sparse)."""
+    """True when the fourier step would run HMcode on sparse times (see run_fourier_sparse).
+
+    Only where CLASS computes the correction before the output redshifts: for
+    lensing (otherwise it runs on the output redshifts alone, and the earlier
+    rows of its table are never written).
+    """
     cdef classy_mirror * m = _mirror(cosmo)
+    cdef perturbations * pt = &m.pt
+    lensing = pt.has_cl_cmb_lensing_potential or pt.has_cl_lensing_potential \
+        or pt.has_cl_number_count
     return stride > 1 and m.fo.method == nl_HMcode and not m.fo.has_pk_eq \
-        and m.pt.has_scalars and m.pt.is_allocated
+        and pt.has_scalars and pt.is_allocated and lensing
 
 
 cdef double ** _matter_source_view(perturbations * pt, list rows) except NULL:
