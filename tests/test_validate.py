@@ -59,12 +59,16 @@ def test_benchmark_writes_table(smoke_networks, tmp_path, capsys):
     argv = ["benchmark", "--networks", str(smoke_networks), "--n", "1", "--threads", "1"]
     assert main([*argv, "--non-linear", "none", "--out", str(out)]) == 0
     results = json.loads((out / "benchmark.json").read_text())
-    row = results["threads"]["1"]
-    for step in ("perturbations", "whole"):
+    assert list(results["modes"]) == ["none"]
+    row = results["modes"]["none"]["1"]
+    for step in ("perturbations", "whole", "primordial"):
         assert row[step]["class_median_s"] > 0 and row[step]["network_median_s"] > 0
         assert row[step]["speedup"] == pytest.approx(
             row[step]["class_median_s"] / row[step]["network_median_s"]
         )
+    # The primordial-only step took ClassNet's fast path, and the steps were recorded.
+    assert all(point["primordial_fast_path"] for point in row["raw"]["network"])
+    assert "transfer" in row["network_steps_median_s"]
     assert "speed-up" in capsys.readouterr().out
 
 
