@@ -103,7 +103,6 @@ class ClassNet(classy):
             )
         self._provider = self._make_source_provider()
         self._transfers: ClassNetTransfers | None = None
-        self._last_own_args: dict = {}
         super().initialize()
         self.classy = self.new_class_object()
         self.log.info("Source functions from: %s", self.sources)
@@ -141,18 +140,13 @@ class ClassNet(classy):
             needs = {**needs, TRANSFERS_PRODUCT: None}
         return needs
 
-    @property
-    def last_own_args(self) -> dict:
-        """CLASS inputs of this theory's own (primordial) parameters at its last evaluation."""
-        return dict(self._last_own_args)
-
     def compute_slow_part(self, cosmo: HookedClass) -> bool:
         """Compute everything for the helper; False rejects the point.
 
-        The helper sets the primordial parameters of this theory's last
-        evaluation: in a slow step of a blocked MCMC they have not changed, so
-        this theory then finds the object computed and does nothing, and
-        Cobaya's speed measurement sees the slow part in the helper.
+        The helper sets this theory's own (primordial) parameters of the
+        current point too, so that this theory then finds the object computed
+        and does nothing: Cobaya's speed measurement sees the slow part in the
+        helper, and a fast step reruns only what the primordial ones touch.
         """
         try:
             cosmo.compute()
@@ -221,9 +215,6 @@ class ClassNet(classy):
         """
         if self._transfers is not None:
             slow_params, self.classy = self.provider.get_classnet_transfers()
-            self._last_own_args = {
-                self.translate_param(name): value for name, value in params_values_dict.items()
-            }
             params_values_dict = {**slow_params, **params_values_dict}
         try:
             return super().calculate(state, want_derived, **params_values_dict)

@@ -3,10 +3,11 @@
 Cobaya blocks and oversamples parameters by the components they feed. As
 Cobaya's CAMB theory does with ``camb.transfers``, ClassNet hands its
 non-primordial parameters to this helper, which computes a whole evaluation
-(with ClassNet's last primordial parameters). ClassNet itself then reruns
-only what its primordial parameters touch, and nothing when they have not
-changed: primordial, the non-linear step and the lensing transfer functions
-it feeds, harmonic and lensing.
+(with ClassNet's primordial parameters of the same point). ClassNet itself
+finds that computation done; when only its primordial parameters change
+(the helper's cached state serves), it reruns only what they touch:
+primordial, the non-linear step and the lensing transfer functions it
+feeds, harmonic and lensing.
 
 Each cached state of the helper owns one CLASS object, so that Cobaya's
 re-use of a cached state (after a rejected slow step, say) finds the sources
@@ -90,7 +91,14 @@ class ClassNetTransfers(HelperTheory):
         """Compute sources (and linear transfer functions) on a free CLASS object."""
         cosmo = self._free_object()
         settings = {self.classnet.translate_param(p): v for p, v in params_values_dict.items()}
-        cosmo.set({**settings, **self.classnet.extra_args, **self.classnet.last_own_args})
+        # ClassNet's own parameters at this point (Cobaya sets every input first).
+        current = self.provider.params
+        own = {
+            self.classnet.translate_param(p): current[p]
+            for p in self.classnet.input_params
+            if p in current
+        }
+        cosmo.set({**settings, **self.classnet.extra_args, **own})
         if not self.classnet.compute_slow_part(cosmo):
             return False
         state[TRANSFERS_PRODUCT] = (dict(params_values_dict), cosmo)
