@@ -9,13 +9,14 @@ provider: trained networks (``sources: network``) or a private full CLASS run
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from cobaya.log import LoggedError
 from cobaya.theories.classy import classy
 
 from cosmicnet_cobaya.hook.bridge import classy as classy_module
-from cosmicnet_cobaya.hooked_class import SERVED_PARAMETER, HookedClass
+from cosmicnet_cobaya.hooked_class import PRIMORDIAL_PARAMETERS, SERVED_PARAMETER, HookedClass
 from cosmicnet_cobaya.networks.network_set import NetworkSetError
 from cosmicnet_cobaya.networks.provider import NetworkSourceProvider
 from cosmicnet_cobaya.sources import ClassSourceProvider, SourceProvider
@@ -128,6 +129,40 @@ class ClassNet(classy):
         self._transfers.speed = self.speed
         self.speed = self.speed * PRIMORDIAL_SPEEDUP
         return {name: self._transfers}
+
+    def set_measured_speed(self, speed: float) -> None:
+        """Cobaya's measured speed; with the split, that of a primordial-only step.
+
+        Cobaya measures speeds at points that change every parameter, where the
+        helper has computed everything and this theory does nothing; its real
+        cost is that of a step changing only its own parameters, timed here once
+        on the object the last evaluation used.
+        """
+        seconds = self._time_primordial_step() if self._transfers is not None else None
+        super().set_measured_speed(1.0 / seconds if seconds else speed)
+        if seconds:
+            self.log.info(
+                "Primordial-only step: %.3g s (speed %.3g per second).", seconds, 1 / seconds
+            )
+
+    def _time_primordial_step(self) -> float | None:
+        """Wall time of a primordial-only rerun, or None where it cannot be timed."""
+        cosmo = self.classy
+        name = next((n for n in PRIMORDIAL_PARAMETERS if n in cosmo.pars), None)
+        if name is None:
+            return None
+        value = cosmo.pars[name]
+        try:
+            cosmo.set({name: value * (1 + 1e-6)})
+            start = time.perf_counter()
+            cosmo.compute()
+            seconds = time.perf_counter() - start
+            fast = cosmo.last_fast
+        except classy_module.CosmoComputationError:
+            return None
+        finally:
+            cosmo.set({name: value})
+        return seconds if fast else None
 
     def get_can_support_params(self) -> list[str]:
         """classy's list, but H0 goes to the helper when the split is on."""
