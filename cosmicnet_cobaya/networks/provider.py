@@ -103,8 +103,12 @@ class NetworkSourceProvider:
         )
 
     def sources_for(self, cosmo: Any, prepared: PreparedPerturbations) -> SourceGrid:
-        """Predict every source in ``prepared.source_names`` on ``prepared.tau``."""
-        self.check_can_serve(prepared)
+        """Predict every source in ``prepared.source_names`` on ``prepared.tau``.
+
+        The domain comes first: a point outside it is declined (CLASS serves it)
+        whatever its k range; only an in-domain request the set cannot serve
+        (an l_max or P_k_max beyond its k grid) raises NetworkSetError.
+        """
         metadata = self.networks.metadata
         start = time.perf_counter()
         params = cosmology_params(cosmo, metadata.param_names)
@@ -112,6 +116,7 @@ class NetworkSourceProvider:
             reasons = self.domain_violations(cosmo, params)
             if reasons:
                 raise SourcesDeclinedError("outside the training domain: " + "; ".join(reasons))
+        self.check_can_serve(prepared)
         features = compute_features(cosmo, prepared.tau, params)
         bases = k_bases(features, self.k)  # float32, shared by every network
         features_time = time.perf_counter() - start
