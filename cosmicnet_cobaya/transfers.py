@@ -63,7 +63,7 @@ sampled input goes to ClassNet itself, where it costs a full computation."""
 
 
 class ClassNetTransfers(HelperTheory):
-    """Sources and transfer functions of ClassNet for its non-primordial parameters."""
+    """ClassNet's CLASS computations for its non-primordial parameters."""
 
     def __init__(self, classnet: ClassNet, name: str, info: dict, timing: Any = None) -> None:
         super().__init__(info, name, timing=timing)
@@ -88,7 +88,7 @@ class ClassNetTransfers(HelperTheory):
         return self.current_state[TRANSFERS_PRODUCT]
 
     def calculate(self, state: dict, want_derived: bool = True, **params_values_dict) -> bool:
-        """Compute sources (and linear transfer functions) on a free CLASS object."""
+        """Compute the whole point on a free CLASS object."""
         cosmo = self._free_object()
         settings = {self.classnet.translate_param(p): v for p, v in params_values_dict.items()}
         # ClassNet's own parameters at this point (Cobaya sets every input first).

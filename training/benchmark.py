@@ -24,8 +24,6 @@ from cosmicnet_cobaya.sources import SourceProvider
 
 log = logging.getLogger(__name__)
 
-CMB_OUTPUT = {"output": "tCl,pCl,lCl", "lensing": "yes"}
-
 
 @contextmanager
 def class_threads(count: int) -> Iterator[None]:

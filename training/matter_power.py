@@ -20,6 +20,7 @@ from tqdm import tqdm
 from cosmicnet_cobaya.hook.bridge import classy
 from cosmicnet_cobaya.hooked_class import HookedClass
 from cosmicnet_cobaya.sources import SourceProvider
+from training.validate import OUTPUT_ONLY_KEYS, with_point
 
 log = logging.getLogger(__name__)
 
@@ -52,19 +53,16 @@ class MatterSettings:
 
     def class_settings(self, point: Mapping[str, float]) -> dict[str, Any]:
         """Complete CLASS input for one point: P(k) to the largest k and redshift."""
+        kept = {k: v for k, v in self.extra_args.items() if k not in OUTPUT_ONLY_KEYS}
         settings = {
-            **self.extra_args,
+            **kept,
             "output": "mPk",
             "P_k_max_1/Mpc": float(self.k[-1]) * 1.05,
             "z_max_pk": max(self.redshifts),
             "non_linear": self.non_linear,
             **self.primordial,
         }
-        values = dict(point)
-        if "logA" in values:
-            settings["A_s"] = 1e-10 * np.exp(values.pop("logA"))
-        settings.update(values)
-        return settings
+        return with_point(settings, point)
 
 
 def matter_products(cosmo: Any, settings: MatterSettings) -> dict[str, Any]:

@@ -104,11 +104,17 @@ class ValidationSettings:
             non_linear=self.non_linear,
         )
         settings.update(self.primordial)
-        values = dict(point)
-        if "logA" in values:
-            settings["A_s"] = 1e-10 * np.exp(values.pop("logA"))
-        settings.update(values)
-        return settings
+        return with_point(settings, point)
+
+
+def with_point(settings: Mapping[str, Any], point: Mapping[str, float]) -> dict[str, Any]:
+    """CLASS input: ``settings`` with the point's parameters (A_s from logA when given)."""
+    inputs = dict(settings)
+    values = dict(point)
+    if "logA" in values:
+        inputs["A_s"] = 1e-10 * np.exp(values.pop("logA"))
+    inputs.update(values)
+    return inputs
 
 
 def draw_points(

@@ -658,10 +658,11 @@ cdef _fill_corrections(fourier * fo, double * tau_sampling, int tau_size, dict c
     from scipy.interpolate import CubicSpline
 
     cdef int pk
-    ln_tau = np.log(np.asarray(<double[:tau_size]> tau_sampling))
+    tau = np.asarray(<double[:tau_size]> tau_sampling)
+    ln_tau = np.log(tau)
     rows = np.array(sorted(computed), dtype=int)
     span = np.arange(rows[0] if rows.size else tau_size, tau_size)
-    new_tau = _copy_to_c(np.exp(ln_tau))
+    new_tau = _copy_to_c(tau)
     for pk in range(fo.pk_size):
         full_corr = np.ones((tau_size, fo.k_size))
         full_k_nl = np.zeros(tau_size)

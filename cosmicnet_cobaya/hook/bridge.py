@@ -12,6 +12,7 @@ import importlib
 import importlib.metadata
 import math
 import os
+import time
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -161,8 +162,6 @@ def run_downstream(
     each module run.  The object is marked as computed for ``mark`` (default
     ``levels``).
     """
-    import time
-
     timings = []
     for name in DOWNSTREAM_MODULES:
         if name not in levels:
@@ -192,10 +191,6 @@ def run_fourier_sparse(cosmo: Any, stride: int) -> list[int]:
     return _compiled.run_fourier_sparse(cosmo, stride)
 
 
-PRIMORDIAL_MODULES = ("primordial", "fourier", "transfer", "harmonic", "lensing", "distortions")
-"""The modules that a change of primordial parameters alone can touch."""
-
-
 def allocated_modules(cosmo: Any) -> set[str]:
     """Names of the CLASS modules whose structures the object holds."""
     return _compiled.allocated_modules(cosmo)
@@ -213,8 +208,6 @@ def rerun_primordial(
     spectrum and enters the lensing potential, the lensing transfer functions
     alone are recomputed.  Returns the wall time of each module run.
     """
-    import time
-
     keep_transfer = "transfer" in allocated_modules(cosmo)
     non_linear = has_non_linear(cosmo)
     _compiled.free_after_perturbations(cosmo, keep_transfer)

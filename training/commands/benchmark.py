@@ -72,12 +72,15 @@ def run(args: argparse.Namespace) -> int:
         logger.error("%s", error)
         return 2
     drawn = draw_points(metadata.domain, args.n, args.seed)
-    points = {}
-    for mode in args.non_linear:
-        settings = ValidationSettings.for_network_set(metadata, mode)
-        points[mode] = [settings.class_settings(point) for point in drawn]
+    settings = {
+        mode: ValidationSettings.for_network_set(metadata, mode) for mode in args.non_linear
+    }
+    points = {
+        mode: [each.class_settings(point) for point in drawn] for mode, each in settings.items()
+    }
+    l_max = settings[args.non_linear[0]].l_max
     stride = ClassNet.get_defaults()["hmcode_stride"]
-    results = run_benchmark(provider, points, args.threads, settings.l_max, stride)
+    results = run_benchmark(provider, points, args.threads, l_max, stride)
     results["sources"] = args.sources
     results["networks"] = str(args.networks or DEFAULT_NETWORKS)
     if args.chain_steps:

@@ -13,8 +13,6 @@ from pathlib import Path
 from typing import Any
 
 logger = logging.getLogger(__name__)
-OUTPUT_KEYS = ("output", "lensing", "l_max_scalars", "non_linear")
-"""CLASS settings that the comparison sets itself."""
 
 
 def register(subparsers: Any) -> None:
@@ -86,7 +84,6 @@ def record_accuracy(directory: Path, report: dict[str, Any], key: str | None = N
 
     metadata = read_metadata(directory)
     accuracy = dict(metadata.provenance.get("accuracy", {}))
-    report = {name: value for name, value in report.items() if value is not None}
     accuracy[key or report["settings"]["non_linear"]] = report
     replace(metadata, provenance={**metadata.provenance, "accuracy": accuracy}).write(directory)
     logger.info("recorded the measured accuracy in %s", directory / "metadata.json")
@@ -208,17 +205,19 @@ def run(args: argparse.Namespace) -> int:
         if "target_report" in summary:
             record_accuracy(directory, summary["target_report"])
         if "matter" in summary:
-            record_accuracy(directory, {**summary["matter"], "points": None}, key="matter")
+            record_accuracy(directory, without_points(summary["matter"]), key="matter")
     print(json.dumps(_headline(summary), indent=2))
     return 0
 
 
-def matter_validation(provider, settings, points, args: argparse.Namespace) -> dict:
+def matter_validation(
+    provider: Any, settings: Any, points: list[dict[str, float]], args: argparse.Namespace
+) -> dict[str, Any]:
     """The matter-power comparison at the CMB validation's settings and points."""
     from training.matter_power import MatterSettings, run_matter_validation
 
     matter = MatterSettings(
-        extra_args={k: v for k, v in settings.extra_args.items() if k not in OUTPUT_KEYS},
+        extra_args=dict(settings.extra_args),
         non_linear=settings.non_linear,
         hmcode_stride=settings.hmcode_stride,
         primordial=dict(settings.primordial),
@@ -228,9 +227,14 @@ def matter_validation(provider, settings, points, args: argparse.Namespace) -> d
     )
 
 
-def _headline(summary: dict) -> dict:
+def without_points(summary: dict[str, Any]) -> dict[str, Any]:
+    """A summary without its per-point records."""
+    return {key: value for key, value in summary.items() if key != "points"}
+
+
+def _headline(summary: dict[str, Any]) -> dict[str, Any]:
     """The summary without per-point records, for the terminal."""
-    shown = {k: v for k, v in summary.items() if k != "points"}
+    shown = without_points(summary)
     if "matter" in shown:
-        shown["matter"] = {k: v for k, v in shown["matter"].items() if k != "points"}
+        shown["matter"] = without_points(shown["matter"])
     return shown
