@@ -8,8 +8,8 @@ Copies ``--other`` (a set fine-tuned from ``--base`` with ``--init-from``) to
 ``--out`` and sets each named network's weights to
 ``(1 - alpha) * base + alpha * other`` ("model soup"): networks fine-tuned
 from the same start usually stay on one side of the loss landscape, so the
-mixture can keep part of what each learned (session 16: the box accuracy of
-the base t0 and the chain-point shifts of one tuned on posterior draws).
+mixture can keep part of what each learned (the shipped t0: the box accuracy
+of the base t0 and the chain-point shifts of one tuned on posterior draws).
 Both sets must share the k grid, the input normalisation and each named
 network's output normalisation. The metadata are ``--other``'s, less its
 measured accuracy, plus a ``weight_mixture`` record in the provenance (which

@@ -171,7 +171,7 @@ def spectrum_weights(
     / x^2.  The scales of the sources cancel in the ratio, while the sign
     follows CLASS's TE, as the shift term needs (on test cosmologies these
     estimates of t0's TE errors follow CLASS's with the same sign,
-    docs/experiments.md, session 11).  Shape (2 multipoles, used k).
+    docs/experiments.md).  Shape (2 multipoles, used k).
     """
     used = projection.k_count(k)
     delta = bessel_projection(
