@@ -1,4 +1,4 @@
-"""Residual corrections of recombination networks (networks.correction, training.correction)."""
+"""Residual corrections of networks (networks.correction, training.correction)."""
 
 from __future__ import annotations
 
@@ -146,6 +146,54 @@ def test_fit_recovers_a_planted_residual(smoke_data):
     fitted = correction.fitted
     assert fitted["cosmologies"] == 36 and fitted["held_out"] == 4
     assert fitted["held_out_rms_after"] < 0.01 * fitted["held_out_rms_before"]
+
+
+def test_relative_fit_recovers_a_planted_relative_error_up_to_today(smoke_data):
+    """A matter-like network serving up to today: its relative error is fitted and removed."""
+    with open_set(smoke_data / "training.h5") as data:
+        base = [data.cosmology(int(i), targets=("delta_m",)) for i in data.indices]
+        k = data.k
+    rng = np.random.default_rng(5)
+    cosmologies = []
+    for n in range(40):
+        cosmology = base[n % len(base)]
+        params = dict(cosmology.features.params)
+        params["omega_b"] = 0.02242 + 0.0007 * rng.uniform(-1, 1)
+        params["omega_cdm"] = 0.11933 + 0.00455 * rng.uniform(-1, 1)
+        features = dataclasses.replace(cosmology.features, params=params)
+        cosmologies.append(dataclasses.replace(cosmology, features=features))
+
+    def relative_error(params, x):
+        return 0.05 * _planted(params, x / x[-1], k)
+
+    def predict(name, features, bases):
+        x = features.tau / features.scalars["tau_rec"]
+        target = next(c for c in cosmologies if c.features is features).targets["delta_m"]
+        return np.ones(x.size, bool), target / (1.0 + relative_error(features.params, x))
+
+    entry = SimpleNamespace(source="delta_m", tau_range=(0.0, None))
+    domain = {"omega_b": [0.02172, 0.02312], "omega_cdm": [0.11478, 0.12388]}
+    fake_set = SimpleNamespace(
+        metadata=SimpleNamespace(networks={"delta_m": entry}, param_names=("omega_b", "omega_cdm"),
+                                 domain=domain),
+        corrections={}, k=k, predict=predict,
+    )  # fmt: skip
+    settings = CorrectionSettings(
+        degree=2, x_size=400, k_max=k[-1], max_rank=8, relative=True, end_margin=0.05
+    )
+    correction = fit_corrections(fake_set, ["delta_m"], cosmologies, settings)["delta_m"]
+    assert correction.relative and correction.spec()["relative"] is True
+    assert correction.x[-1] > max(c.features.tau[-1] / c.features.scalars["tau_rec"]
+                                  for c in cosmologies[:1])  # fmt: skip
+    fitted = correction.fitted
+    assert fitted["held_out_rms_after"] < 0.05 * fitted["held_out_rms_before"]
+    held = cosmologies[0]
+    x = held.features.tau / held.features.scalars["tau_rec"]
+    _, predicted = predict("delta_m", held.features, None)
+    correction.add_to(predicted, held.features.params, x)
+    late = x > 0.5 * x[-1]
+    error = predicted[late] / held.targets["delta_m"][late] - 1.0
+    assert np.max(np.abs(error)) < 0.1 * np.max(np.abs(relative_error(held.features.params, x)))
 
 
 def test_saved_sums_added_to_a_second_half_give_the_whole_fit(smoke_data, tmp_path):

@@ -52,6 +52,11 @@ class CorrectionSettings:
     holdout_every: int = 10
     ridge: float = 1e-10
     """Relative ridge term on the normal equations (keeps them solvable)."""
+    relative: bool = False
+    """Fit the relative error CLASS / network - 1 (applied as a factor 1 + correction)."""
+    end_margin: float = 0.1
+    """For networks serving up to today: the x grid ends this fraction beyond the
+    first cosmology's last row (x = tau_0 / tau_rec varies across the box)."""
 
 
 SUMS_SUFFIX = ".sums.npz"
@@ -135,6 +140,8 @@ def sums_fingerprint(
         "degree": settings.degree,
         "x_size": settings.x_size,
         "k_max": settings.k_max,
+        "relative": settings.relative,
+        "end_margin": settings.end_margin,
         "k": [float(v) for v in network_set.k],
         "centre": [float(v) for v in centre],
         "scale": [float(v) for v in scale],
@@ -175,14 +182,41 @@ def load_sums(
 
 
 def network_rows(
-    network_set: NetworkSet, name: str, cosmology: Cosmology, bases: Any
+    network_set: NetworkSet, name: str, cosmology: Cosmology, bases: Any, relative: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
-    """x = tau / tau_rec of the rows network ``name`` serves, and CLASS minus network there."""
+    """x = tau / tau_rec of the rows network ``name`` serves, and its error there.
+
+    The error is CLASS minus network, or with ``relative`` CLASS / network - 1.
+    """
     entry = network_set.metadata.networks[name]
     mask, predicted = network_set.predict(name, cosmology.features, bases)
-    residual = cosmology.targets[entry.source][mask] - predicted
+    truth = cosmology.targets[entry.source][mask]
+    if relative:
+        if np.any(predicted == 0.0):
+            raise ValueError(f"network {name} predicts zeros: a relative correction cannot fit it")
+        residual = truth / predicted - 1.0
+    else:
+        residual = truth - predicted
     x = cosmology.features.tau[mask] / cosmology.features.scalars["tau_rec"]
     return x, residual
+
+
+def _x_grid(end: float | None, rows_x: np.ndarray, settings: CorrectionSettings) -> np.ndarray:
+    """The x grid of a network's correction: its first row to its range's end.
+
+    A network serving up to today has no end: its grid runs ``end_margin`` beyond
+    the last row of the cosmology at hand.
+    """
+    last = float(end) if end is not None else float(rows_x[-1]) * (1.0 + settings.end_margin)
+    return np.linspace(float(rows_x[0]), last, settings.x_size)
+
+
+def _on_grid(rows_x: np.ndarray, residual: np.ndarray, grid: np.ndarray, clamp: bool) -> np.ndarray:
+    """The residual interpolated onto ``grid``; beyond the rows zero, or with ``clamp`` the
+    nearest row's value (grid points past today in a network that serves up to today)."""
+    if clamp:
+        grid = np.clip(grid, rows_x[0], rows_x[-1])
+    return LinearInterpolation.between(rows_x, grid)(residual)
 
 
 def accumulate(
@@ -196,8 +230,8 @@ def accumulate(
     """Normal equations of a correction for each network in ``names``.
 
     The x grid of each runs from the first row the network serves in the first
-    cosmology to the end of its tau range (which must have one); sums in
-    ``start`` (from :meth:`NormalEquations.load`) are added to, on their grid.
+    cosmology to the end of its tau range (:func:`_x_grid`); sums in ``start``
+    (from :meth:`NormalEquations.load`) are added to, on their grid.
     """
     metadata = network_set.metadata
     for name in names:
@@ -206,8 +240,6 @@ def accumulate(
             raise ValueError(f"the set has no network {name!r} (it has {known})")
         if name in network_set.corrections:
             raise ValueError(f"network {name!r} already has a correction: fit on a set without")
-        if metadata.networks[name].tau_range[1] is None:
-            raise ValueError(f"network {name!r} serves up to today: corrections need an end")
     missing = [p for p in settings.parameters if p not in metadata.param_names]
     if missing:
         raise ValueError(f"parameters {missing} are not among the set's {metadata.param_names}")
@@ -221,19 +253,19 @@ def accumulate(
         terms = monomials((values - centre) / scale, settings.degree)
         bases = k_bases(features, network_set.k)
         for name in names:
-            rows_x, residual = network_rows(network_set, name, cosmology, bases)
+            rows_x, residual = network_rows(network_set, name, cosmology, bases, settings.relative)
             if rows_x.size < 2:
                 continue  # the network serves (almost) no slice of this cosmology
             residual = residual[:, :k_size]
+            end = metadata.networks[name].tau_range[1]
             if name not in accumulators:
-                end = float(metadata.networks[name].tau_range[1])
-                x = np.linspace(float(rows_x[0]), end, settings.x_size)
+                x = _x_grid(end, rows_x, settings)
                 accumulators[name] = NormalEquations(x, k_size, n_terms)
             acc = accumulators[name]
             if settings.holdout_every and count % settings.holdout_every == 0:
                 acc.held_out.append((dict(features.params), rows_x, residual))
                 continue
-            on_grid = LinearInterpolation.between(rows_x, acc.x)(residual)
+            on_grid = _on_grid(rows_x, residual, acc.x, clamp=end is None)
             acc.gram += np.outer(terms, terms)
             acc.moments += terms[:, None, None] * on_grid
             acc.fitted += 1
@@ -302,6 +334,7 @@ def _solve(
         left=left.astype(np.float32),
         right=vt[:rank].astype(np.float32),
         file=f"{name}{CORRECTION_SUFFIX}",
+        relative=settings.relative,
     )
     before, after = _held_out_rms(correction, acc.held_out)
     fitted = {
@@ -312,6 +345,7 @@ def _solve(
         "truncated_fraction": float(kept[rank - 1]),
         "x_range": [float(acc.x[0]), float(acc.x[-1])],
         "k_max": float(settings.k_max),
+        "relative": settings.relative,
         "held_out_rms_before": before if acc.held_out else None,
         "held_out_rms_after": after if acc.held_out else None,
         **({"sums_added": acc.sources} if acc.sources else {}),
@@ -332,7 +366,11 @@ def _held_out_rms(
         return float("nan"), float("nan")
     before = after = count = 0.0
     for params, x, residual in held_out:
-        corrected = residual - correction.evaluate(params, x)
+        value = correction.evaluate(params, x)
+        if correction.relative:  # CLASS / (network (1 + c)) - 1
+            corrected = (1.0 + residual) / (1.0 + value) - 1.0
+        else:
+            corrected = residual - value
         before += float(np.sum(residual**2))
         after += float(np.sum(corrected**2))
         count += residual.size

@@ -18,6 +18,12 @@ with x = tau / tau_rec (linear between grid points, zero outside the grid), P_c
 the monomials of total degree <= ``degree`` (:func:`monomials`), and k the first
 ``k_size`` values of the set's k grid.  The (term, x) x k matrix of coefficients
 is stored as a truncated singular-value factorisation (``left``, ``right``).
+
+A correction is added to the network's output, or, when its entry says
+``relative: true``, it is a relative one: the output is multiplied by
+``1 + correction``.  Relative corrections suit sources that span many orders of
+magnitude over k and tau (the matter density contrasts), where every pixel's
+relative error counts alike.
 """
 
 from __future__ import annotations
@@ -99,6 +105,8 @@ class ResidualCorrection:
     file: str = ""
     fitted: dict[str, Any] = field(default_factory=dict)
     """How it was fitted: data, cosmologies, rank, residual before and after."""
+    relative: bool = False
+    """Multiply the output by 1 + correction instead of adding the correction."""
 
     def __post_init__(self) -> None:
         n_terms = len(monomial_powers(len(self.parameters), self.degree))
@@ -139,8 +147,12 @@ class ResidualCorrection:
         return LinearInterpolation.between(self.x, x)(on_grid)
 
     def add_to(self, values: np.ndarray, params: Mapping[str, float], x: np.ndarray) -> None:
-        """Add the correction in place to ``values`` (len(x), n_k >= k_size)."""
-        values[:, : self.k_size] += self.evaluate(params, x).astype(values.dtype, copy=False)
+        """Apply the correction in place to ``values`` (len(x), n_k >= k_size)."""
+        correction = self.evaluate(params, x).astype(values.dtype, copy=False)
+        if self.relative:
+            values[:, : self.k_size] *= 1.0 + correction
+        else:
+            values[:, : self.k_size] += correction
 
     def spec(self) -> dict[str, Any]:
         """The metadata entry (everything but the arrays)."""
@@ -150,6 +162,7 @@ class ResidualCorrection:
             "centre": list(self.centre),
             "scale": list(self.scale),
             "degree": self.degree,
+            **({"relative": True} if self.relative else {}),
             "fitted": self.fitted,
         }
 
@@ -169,6 +182,7 @@ class ResidualCorrection:
             centre = tuple(float(value) for value in spec["centre"])
             scale = tuple(float(value) for value in spec["scale"])
             degree = int(spec["degree"])
+            relative = bool(spec.get("relative", False))
         except (KeyError, TypeError, ValueError) as error:
             raise CorrectionError(f"{where} is incomplete: {error!r}") from error
         path = Path(directory) / file
@@ -185,7 +199,7 @@ class ResidualCorrection:
             raise CorrectionError(f"{where}: {file} holds non-float factors")
         try:
             return cls(parameters, centre, scale, degree, x, left, right, file,
-                       dict(spec.get("fitted", {})))  # fmt: skip
+                       dict(spec.get("fitted", {})), relative)  # fmt: skip
         except CorrectionError as error:
             raise CorrectionError(f"{where}: {error}") from error
 

@@ -1,13 +1,16 @@
-"""``cosmicnet correct``: fit residual corrections of recombination networks.
+"""``cosmicnet correct``: fit residual corrections of networks.
 
     cosmicnet correct NETWORKS --data work/lcdm --out work/nets_corrected
         [--set training] [--networks t0 t1 t2] [--parameters omega_b omega_cdm]
         [--degree 3] [--x-size 200] [--k-max 0.4] [--max-rank 128] [--limit N]
-        [--holdout-every 10] [--save-sums DIR] [--add-sums DIR ...]
+        [--relative] [--holdout-every 10] [--save-sums DIR] [--add-sums DIR ...]
 
 Copies the set to ``--out`` and adds to each named network a correction: a
 polynomial in the parameters, fitted on the generated cosmologies of ``--set``,
-that predicts the network's remaining error (``cosmicnet_cobaya.networks.correction``).
+that predicts the network's remaining error (``cosmicnet_cobaya.networks.correction``);
+with ``--relative`` its relative error, applied as a factor (the matter sources:
+``--networks delta_m delta_cb --parameters omega_b omega_cdm H0 tau_reio
+--k-max 10 --relative``).
 Fit on cosmologies the networks were not selected or tested on; every tenth is
 held out and the log reports how much of its residual the correction removes.
 
@@ -33,7 +36,7 @@ def register(subparsers: Any) -> None:
     """Add the ``correct`` subcommand."""
     parser = subparsers.add_parser(
         "correct",
-        help="fit residual corrections of recombination networks on generated data",
+        help="fit residual corrections of networks on generated data",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -47,6 +50,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--x-size", type=int, default=200, help="points in tau / tau_rec")
     parser.add_argument("--k-max", type=float, default=0.4, help="largest k corrected [1/Mpc]")
     parser.add_argument("--max-rank", type=int, default=128, help="largest stored rank")
+    parser.add_argument(
+        "--relative", action="store_true", help="fit the relative error, applied as a factor"
+    )
     parser.add_argument("--limit", type=int, default=None, help="use at most N cosmologies")
     parser.add_argument(
         "--holdout-every", type=int, default=10, help="hold out every N-th cosmology (0: none)"
@@ -98,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
         x_size=args.x_size,
         k_max=args.k_max,
         max_rank=args.max_rank,
+        relative=args.relative,
         holdout_every=args.holdout_every,
     )
     path = args.data / f"{args.set}.h5"
