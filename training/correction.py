@@ -54,6 +54,8 @@ class CorrectionSettings:
     """Relative ridge term on the normal equations (keeps them solvable)."""
     relative: bool = False
     """Fit the relative error CLASS / network - 1 (applied as a factor 1 + correction)."""
+    x_min: float = 0.0
+    """The x grid starts no earlier than this (rows before it are not corrected)."""
     end_margin: float = 0.1
     """For networks serving up to today: the x grid ends this fraction beyond the
     first cosmology's last row (x = tau_0 / tau_rec varies across the box)."""
@@ -139,6 +141,7 @@ def sums_fingerprint(
         "parameters": list(settings.parameters),
         "degree": settings.degree,
         "x_size": settings.x_size,
+        "x_min": settings.x_min,
         "k_max": settings.k_max,
         "relative": settings.relative,
         "end_margin": settings.end_margin,
@@ -208,7 +211,10 @@ def _x_grid(end: float | None, rows_x: np.ndarray, settings: CorrectionSettings)
     the last row of the cosmology at hand.
     """
     last = float(end) if end is not None else float(rows_x[-1]) * (1.0 + settings.end_margin)
-    return np.linspace(float(rows_x[0]), last, settings.x_size)
+    first = max(float(rows_x[0]), settings.x_min)
+    if first >= last:
+        raise ValueError(f"x_min = {settings.x_min} lies beyond the rows the network serves")
+    return np.linspace(first, last, settings.x_size)
 
 
 def _on_grid(rows_x: np.ndarray, residual: np.ndarray, grid: np.ndarray, clamp: bool) -> np.ndarray:
@@ -263,7 +269,8 @@ def accumulate(
                 accumulators[name] = NormalEquations(x, k_size, n_terms)
             acc = accumulators[name]
             if settings.holdout_every and count % settings.holdout_every == 0:
-                acc.held_out.append((dict(features.params), rows_x, residual))
+                kept = rows_x >= acc.x[0]  # rows before the grid are not corrected
+                acc.held_out.append((dict(features.params), rows_x[kept], residual[kept]))
                 continue
             on_grid = _on_grid(rows_x, residual, acc.x, clamp=end is None)
             acc.gram += np.outer(terms, terms)

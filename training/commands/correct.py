@@ -2,7 +2,7 @@
 
     cosmicnet correct NETWORKS --data work/lcdm --out work/nets_corrected
         [--set training] [--networks t0 t1 t2] [--parameters omega_b omega_cdm]
-        [--degree 3] [--x-size 200] [--k-max 0.4] [--max-rank 128] [--limit N]
+        [--degree 3] [--x-size 200] [--x-min 0] [--k-max 0.4] [--max-rank 128] [--limit N]
         [--relative] [--holdout-every 10] [--save-sums DIR] [--add-sums DIR ...]
 
 Copies the set to ``--out`` and adds to each named network a correction: a
@@ -10,7 +10,8 @@ polynomial in the parameters, fitted on the generated cosmologies of ``--set``,
 that predicts the network's remaining error (``cosmicnet_cobaya.networks.correction``);
 with ``--relative`` its relative error, applied as a factor (the matter sources:
 ``--networks delta_m delta_cb --parameters omega_b omega_cdm H0 tau_reio
---k-max 10 --relative``).
+--x-min 5 --k-max 10 --relative``: before tau = 5 tau_rec, z ~ 20, their relative
+errors at large scales are large but the sources tiny).
 Fit on cosmologies the networks were not selected or tested on; every tenth is
 held out and the log reports how much of its residual the correction removes.
 
@@ -48,6 +49,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--parameters", nargs="+", default=["omega_b", "omega_cdm"])
     parser.add_argument("--degree", type=int, default=3, help="total polynomial degree")
     parser.add_argument("--x-size", type=int, default=200, help="points in tau / tau_rec")
+    parser.add_argument(
+        "--x-min", type=float, default=0.0, help="correct only rows with tau / tau_rec >= this"
+    )
     parser.add_argument("--k-max", type=float, default=0.4, help="largest k corrected [1/Mpc]")
     parser.add_argument("--max-rank", type=int, default=128, help="largest stored rank")
     parser.add_argument(
@@ -102,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
         parameters=tuple(args.parameters),
         degree=args.degree,
         x_size=args.x_size,
+        x_min=args.x_min,
         k_max=args.k_max,
         max_rank=args.max_rank,
         relative=args.relative,
