@@ -179,10 +179,10 @@ def test_relative_fit_recovers_a_planted_relative_error_up_to_today(smoke_data):
         corrections={}, k=k, predict=predict,
     )  # fmt: skip
     settings = CorrectionSettings(
-        degree=2, x_size=400, k_max=k[-1], max_rank=8, relative=True, end_margin=0.05
+        degree=2, x_size=400, k_max=k[-1], max_rank=8, mode="relative", end_margin=0.05
     )
     correction = fit_corrections(fake_set, ["delta_m"], cosmologies, settings)["delta_m"]
-    assert correction.relative and correction.spec()["relative"] is True
+    assert correction.mode == "relative" and correction.spec()["mode"] == "relative"
     assert correction.x[-1] > max(c.features.tau[-1] / c.features.scalars["tau_rec"]
                                   for c in cosmologies[:1])  # fmt: skip
     fitted = correction.fitted
@@ -194,6 +194,54 @@ def test_relative_fit_recovers_a_planted_relative_error_up_to_today(smoke_data):
     late = x > 0.5 * x[-1]
     error = predicted[late] / held.targets["delta_m"][late] - 1.0
     assert np.max(np.abs(error)) < 0.1 * np.max(np.abs(relative_error(held.features.params, x)))
+
+
+def test_log_mode_emulates_a_smooth_source_whatever_the_network_error(smoke_data):
+    """ln|source| quadratic in the parameters is reproduced on the rows after x_min,
+    though the network's error is noise; earlier rows keep the network's output."""
+    with open_set(smoke_data / "training.h5") as data:
+        base = data.cosmology(int(data.indices[0]), targets=("delta_m",))
+        k = data.k
+    x_rows = base.features.tau / base.features.scalars["tau_rec"]
+    growing = -np.outer(x_rows**2, (k / 0.05) ** 2 / (1.0 + (k / 0.05) ** 2))  # no zeros
+    rng = np.random.default_rng(7)
+    cosmologies, truths = [], {}
+    for _ in range(40):
+        params = dict(base.features.params)
+        ub, uc = rng.uniform(-1, 1, size=2)
+        params["omega_b"] = 0.02242 + 0.0007 * ub
+        params["omega_cdm"] = 0.11933 + 0.00455 * uc
+        truth = growing * np.exp(0.05 * ub - 0.03 * uc + 0.02 * ub * uc)
+        features = dataclasses.replace(base.features, params=params)
+        cosmologies.append(dataclasses.replace(base, features=features, targets={"delta_m": truth}))
+        truths[id(features)] = truth
+
+    def predict(name, features, bases):
+        noise = 1.0 + 0.03 * np.random.default_rng(id(features) % 1000).normal(size=(1, k.size))
+        return np.ones(features.tau.size, bool), truths[id(features)] * noise
+
+    entry = SimpleNamespace(source="delta_m", tau_range=(0.0, None))
+    domain = {"omega_b": [0.02172, 0.02312], "omega_cdm": [0.11478, 0.12388]}
+    fake_set = SimpleNamespace(
+        metadata=SimpleNamespace(networks={"delta_m": entry}, param_names=("omega_b", "omega_cdm"),
+                                 domain=domain),
+        corrections={}, k=k, predict=predict,
+    )  # fmt: skip
+    settings = CorrectionSettings(
+        degree=2, x_size=300, x_min=float(x_rows[x_rows.size // 2]), x_spacing="geometric",
+        k_max=k[-1], max_rank=64, tolerance=1e-14, mode="log",
+    )  # fmt: skip
+    correction = fit_corrections(fake_set, ["delta_m"], cosmologies, settings)["delta_m"]
+    assert correction.mode == "log" and correction.x[0] == settings.x_min
+    assert np.allclose(np.diff(np.log(correction.x)), np.log(correction.x[1] / correction.x[0]))
+    assert correction.fitted["held_out_rms_after"] < 1e-3 * correction.fitted["held_out_rms_before"]
+    held = cosmologies[0]
+    _, values = predict("delta_m", held.features, None)
+    network = values.copy()
+    correction.add_to(values, held.features.params, x_rows)
+    late = x_rows >= settings.x_min
+    assert np.max(np.abs(values[late] / truths[id(held.features)][late] - 1.0)) < 1e-4
+    assert np.array_equal(values[~late], network[~late])
 
 
 def test_saved_sums_added_to_a_second_half_give_the_whole_fit(smoke_data, tmp_path):

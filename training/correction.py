@@ -23,10 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.interpolate import CubicSpline
 
 from cosmicnet_cobaya.features import k_bases
 from cosmicnet_cobaya.networks.correction import (
     CORRECTION_SUFFIX,
+    MODES,
     LinearInterpolation,
     ResidualCorrection,
     monomial_powers,
@@ -52,8 +54,11 @@ class CorrectionSettings:
     holdout_every: int = 10
     ridge: float = 1e-10
     """Relative ridge term on the normal equations (keeps them solvable)."""
-    relative: bool = False
-    """Fit the relative error CLASS / network - 1 (applied as a factor 1 + correction)."""
+    mode: str = "additive"
+    """What is fitted (:data:`~cosmicnet_cobaya.networks.correction.MODES`): CLASS minus
+    network, CLASS / network - 1, or ln|CLASS| (an emulator of the source itself)."""
+    x_spacing: str = "linear"
+    """``linear`` or ``geometric`` spacing of the x grid."""
     x_min: float = 0.0
     """The x grid starts no earlier than this (rows before it are not corrected)."""
     end_margin: float = 0.1
@@ -62,6 +67,16 @@ class CorrectionSettings:
 
 
 SUMS_SUFFIX = ".sums.npz"
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """A cosmology left out of a fit: its rows' x, CLASS's source and the network's."""
+
+    params: dict[str, float]
+    x: np.ndarray
+    truth: np.ndarray
+    predicted: np.ndarray
 
 
 @dataclass
@@ -79,7 +94,7 @@ class NormalEquations:
     gram: np.ndarray = field(init=False)
     moments: np.ndarray = field(init=False)
     fitted: int = 0
-    held_out: list[tuple[dict[str, float], np.ndarray, np.ndarray]] = field(default_factory=list)
+    held_out: list[HeldOut] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
     """The saved files these sums were loaded from (:meth:`load`, :meth:`add`)."""
 
@@ -143,7 +158,8 @@ def sums_fingerprint(
         "x_size": settings.x_size,
         "x_min": settings.x_min,
         "k_max": settings.k_max,
-        "relative": settings.relative,
+        "mode": settings.mode,
+        "x_spacing": settings.x_spacing,
         "end_margin": settings.end_margin,
         "k": [float(v) for v in network_set.k],
         "centre": [float(v) for v in centre],
@@ -185,23 +201,29 @@ def load_sums(
 
 
 def network_rows(
-    network_set: NetworkSet, name: str, cosmology: Cosmology, bases: Any, relative: bool = False
-) -> tuple[np.ndarray, np.ndarray]:
-    """x = tau / tau_rec of the rows network ``name`` serves, and its error there.
-
-    The error is CLASS minus network, or with ``relative`` CLASS / network - 1.
-    """
+    network_set: NetworkSet, name: str, cosmology: Cosmology, bases: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """x = tau / tau_rec of the rows network ``name`` serves, CLASS's source and the network's."""
     entry = network_set.metadata.networks[name]
     mask, predicted = network_set.predict(name, cosmology.features, bases)
     truth = cosmology.targets[entry.source][mask]
-    if relative:
-        if np.any(predicted == 0.0):
-            raise ValueError(f"network {name} predicts zeros: a relative correction cannot fit it")
-        residual = truth / predicted - 1.0
-    else:
-        residual = truth - predicted
     x = cosmology.features.tau[mask] / cosmology.features.scalars["tau_rec"]
-    return x, residual
+    return x, truth, predicted
+
+
+def fitted_quantity(mode: str, truth: np.ndarray, predicted: np.ndarray, name: str) -> np.ndarray:
+    """What a correction of ``mode`` fits: CLASS - network, CLASS / network - 1, ln|CLASS|."""
+    if mode == "additive":
+        return truth - predicted
+    zeros = truth if mode == "log" else predicted
+    if np.any(zeros == 0.0):
+        which = "CLASS's source" if mode == "log" else "the network"
+        raise ValueError(f"{which} of {name} has zeros: a {mode} correction cannot fit it")
+    if mode == "relative":
+        return truth / predicted - 1.0
+    if mode == "log":
+        return np.log(np.abs(truth))
+    raise ValueError(f"unknown correction mode {mode!r}: use one of {MODES}")
 
 
 def _x_grid(end: float | None, rows_x: np.ndarray, settings: CorrectionSettings) -> np.ndarray:
@@ -214,15 +236,31 @@ def _x_grid(end: float | None, rows_x: np.ndarray, settings: CorrectionSettings)
     first = max(float(rows_x[0]), settings.x_min)
     if first >= last:
         raise ValueError(f"x_min = {settings.x_min} lies beyond the rows the network serves")
-    return np.linspace(first, last, settings.x_size)
+    if settings.x_spacing == "geometric":
+        return np.geomspace(first, last, settings.x_size)
+    if settings.x_spacing == "linear":
+        return np.linspace(first, last, settings.x_size)
+    raise ValueError(f"unknown x spacing {settings.x_spacing!r}: use linear or geometric")
 
 
-def _on_grid(rows_x: np.ndarray, residual: np.ndarray, grid: np.ndarray, clamp: bool) -> np.ndarray:
-    """The residual interpolated onto ``grid``; beyond the rows zero, or with ``clamp`` the
-    nearest row's value (grid points past today in a network that serves up to today)."""
-    if clamp:
-        grid = np.clip(grid, rows_x[0], rows_x[-1])
-    return LinearInterpolation.between(rows_x, grid)(residual)
+def _on_grid(
+    rows_x: np.ndarray, values: np.ndarray, grid: np.ndarray, extend: bool, cubic: bool = False
+) -> np.ndarray:
+    """``values`` on the rows interpolated onto ``grid`` (linearly, or with ``cubic`` by a
+    cubic spline, which leaves no kinks at the rows): zero beyond the rows, or with
+    ``extend`` continued linearly from the last two rows (grid points past today in a
+    network that serves up to today)."""
+    if cubic:
+        inside = (grid >= rows_x[0]) & (grid <= rows_x[-1])
+        result = np.zeros((grid.size, *values.shape[1:]))
+        result[inside] = CubicSpline(rows_x, values, axis=0)(grid[inside])
+    else:
+        result = LinearInterpolation.between(rows_x, grid)(values)
+    if extend:
+        beyond = grid > rows_x[-1]
+        slope = (values[-1] - values[-2]) / (rows_x[-1] - rows_x[-2])
+        result[beyond] = values[-1] + np.outer(grid[beyond] - rows_x[-1], slope)
+    return result
 
 
 def accumulate(
@@ -259,10 +297,10 @@ def accumulate(
         terms = monomials((values - centre) / scale, settings.degree)
         bases = k_bases(features, network_set.k)
         for name in names:
-            rows_x, residual = network_rows(network_set, name, cosmology, bases, settings.relative)
+            rows_x, truth, predicted = network_rows(network_set, name, cosmology, bases)
             if rows_x.size < 2:
                 continue  # the network serves (almost) no slice of this cosmology
-            residual = residual[:, :k_size]
+            truth, predicted = truth[:, :k_size], predicted[:, :k_size]
             end = metadata.networks[name].tau_range[1]
             if name not in accumulators:
                 x = _x_grid(end, rows_x, settings)
@@ -270,9 +308,14 @@ def accumulate(
             acc = accumulators[name]
             if settings.holdout_every and count % settings.holdout_every == 0:
                 kept = rows_x >= acc.x[0]  # rows before the grid are not corrected
-                acc.held_out.append((dict(features.params), rows_x[kept], residual[kept]))
+                acc.held_out.append(
+                    HeldOut(dict(features.params), rows_x[kept], truth[kept], predicted[kept])
+                )
                 continue
-            on_grid = _on_grid(rows_x, residual, acc.x, clamp=end is None)
+            quantity = fitted_quantity(settings.mode, truth, predicted, name)
+            on_grid = _on_grid(
+                rows_x, quantity, acc.x, extend=end is None, cubic=settings.mode == "log"
+            )
             acc.gram += np.outer(terms, terms)
             acc.moments += terms[:, None, None] * on_grid
             acc.fitted += 1
@@ -341,7 +384,7 @@ def _solve(
         left=left.astype(np.float32),
         right=vt[:rank].astype(np.float32),
         file=f"{name}{CORRECTION_SUFFIX}",
-        relative=settings.relative,
+        mode=settings.mode,
     )
     before, after = _held_out_rms(correction, acc.held_out)
     fitted = {
@@ -352,7 +395,7 @@ def _solve(
         "truncated_fraction": float(kept[rank - 1]),
         "x_range": [float(acc.x[0]), float(acc.x[-1])],
         "k_max": float(settings.k_max),
-        "relative": settings.relative,
+        "mode": settings.mode,
         "held_out_rms_before": before if acc.held_out else None,
         "held_out_rms_after": after if acc.held_out else None,
         **({"sums_added": acc.sources} if acc.sources else {}),
@@ -364,21 +407,19 @@ def _solve(
     return dataclasses.replace(correction, fitted=fitted)
 
 
-def _held_out_rms(
-    correction: ResidualCorrection,
-    held_out: list[tuple[dict[str, float], np.ndarray, np.ndarray]],
-) -> tuple[float, float]:
-    """rms of the held-out residuals before and after the correction (CLASS's rows)."""
+def _held_out_rms(correction: ResidualCorrection, held_out: list[HeldOut]) -> tuple[float, float]:
+    """rms error of the held-out cosmologies without and with the correction (CLASS's
+    rows): absolute for an additive correction, relative otherwise."""
     if not held_out:
         return float("nan"), float("nan")
-    before = after = count = 0.0
-    for params, x, residual in held_out:
-        value = correction.evaluate(params, x)
-        if correction.relative:  # CLASS / (network (1 + c)) - 1
-            corrected = (1.0 + residual) / (1.0 + value) - 1.0
-        else:
-            corrected = residual - value
-        before += float(np.sum(residual**2))
-        after += float(np.sum(corrected**2))
-        count += residual.size
-    return float(np.sqrt(before / count)), float(np.sqrt(after / count))
+    scale = 1.0 if correction.mode == "additive" else None
+    squares, count = np.zeros(2), 0
+    for cosmology in held_out:
+        corrected = np.array(cosmology.predicted, dtype=float)
+        correction.add_to(corrected, cosmology.params, cosmology.x)
+        norm = cosmology.truth if scale is None else scale
+        for slot, values in enumerate((cosmology.predicted, corrected)):
+            squares[slot] += float(np.sum(((cosmology.truth - values) / norm) ** 2))
+        count += cosmology.truth.size
+    before, after = np.sqrt(squares / count)
+    return float(before), float(after)

@@ -19,11 +19,19 @@ the monomials of total degree <= ``degree`` (:func:`monomials`), and k the first
 ``k_size`` values of the set's k grid.  The (term, x) x k matrix of coefficients
 is stored as a truncated singular-value factorisation (``left``, ``right``).
 
-A correction is added to the network's output, or, when its entry says
-``relative: true``, it is a relative one: the output is multiplied by
-``1 + correction``.  Relative corrections suit sources that span many orders of
-magnitude over k and tau (the matter density contrasts), where every pixel's
-relative error counts alike.
+The entry's ``mode`` says how the polynomial meets the network's output:
+
+``additive`` (the default)
+    the correction is added to it;
+``relative``
+    the output is multiplied by ``1 + correction``;
+``log``
+    on the rows within the x grid the output is replaced by
+    ``sign(output) * exp(correction)``: the polynomial emulates ln|source|
+    itself.  The matter sources after recombination (delta_m, delta_cb,
+    phi_plus_psi) are so smooth in the parameters over a training box that a
+    quadratic in them reproduces ln|source| to ~1e-4, far below any network's
+    error; the network then only supplies the sign and the earlier rows.
 """
 
 from __future__ import annotations
@@ -37,6 +45,8 @@ from typing import Any
 import numpy as np
 
 CORRECTION_SUFFIX = ".correction.npz"
+MODES = ("additive", "relative", "log")
+"""How a correction meets its network's output (module docstring)."""
 
 
 class CorrectionError(ValueError):
@@ -105,8 +115,8 @@ class ResidualCorrection:
     file: str = ""
     fitted: dict[str, Any] = field(default_factory=dict)
     """How it was fitted: data, cosmologies, rank, residual before and after."""
-    relative: bool = False
-    """Multiply the output by 1 + correction instead of adding the correction."""
+    mode: str = "additive"
+    """``additive``, ``relative`` or ``log`` (module docstring)."""
 
     def __post_init__(self) -> None:
         n_terms = len(monomial_powers(len(self.parameters), self.degree))
@@ -129,6 +139,8 @@ class ResidualCorrection:
             )
         if not (np.all(np.isfinite(self.left)) and np.all(np.isfinite(self.right))):
             raise CorrectionError("a correction holds non-finite coefficients")
+        if self.mode not in MODES:
+            raise CorrectionError(f"unknown correction mode {self.mode!r}: use one of {MODES}")
 
     @property
     def k_size(self) -> int:
@@ -142,17 +154,27 @@ class ResidualCorrection:
 
     def evaluate(self, params: Mapping[str, float], x: np.ndarray) -> np.ndarray:
         """The correction (len(x), k_size) at ``params``, on rows at x = tau / tau_rec."""
+        return self._interpolation(x)(self._on_grid(params))
+
+    def _on_grid(self, params: Mapping[str, float]) -> np.ndarray:
         terms = monomials(self.scaled(params), self.degree).astype(self.left.dtype)
-        on_grid = np.tensordot(terms, self.left, axes=1) @ self.right  # (n_x, k_size)
-        return LinearInterpolation.between(self.x, x)(on_grid)
+        return np.tensordot(terms, self.left, axes=1) @ self.right  # (n_x, k_size)
+
+    def _interpolation(self, x: np.ndarray) -> LinearInterpolation:
+        return LinearInterpolation.between(self.x, x)
 
     def add_to(self, values: np.ndarray, params: Mapping[str, float], x: np.ndarray) -> None:
         """Apply the correction in place to ``values`` (len(x), n_k >= k_size)."""
-        correction = self.evaluate(params, x).astype(values.dtype, copy=False)
-        if self.relative:
-            values[:, : self.k_size] *= 1.0 + correction
+        interpolation = self._interpolation(x)
+        correction = interpolation(self._on_grid(params)).astype(values.dtype, copy=False)
+        corrected = values[:, : self.k_size]
+        if self.mode == "relative":
+            corrected *= 1.0 + correction
+        elif self.mode == "log":
+            inside = interpolation.inside
+            corrected[inside] = np.copysign(np.exp(correction[inside]), corrected[inside])
         else:
-            values[:, : self.k_size] += correction
+            corrected += correction
 
     def spec(self) -> dict[str, Any]:
         """The metadata entry (everything but the arrays)."""
@@ -162,7 +184,7 @@ class ResidualCorrection:
             "centre": list(self.centre),
             "scale": list(self.scale),
             "degree": self.degree,
-            **({"relative": True} if self.relative else {}),
+            **({"mode": self.mode} if self.mode != "additive" else {}),
             "fitted": self.fitted,
         }
 
@@ -182,7 +204,7 @@ class ResidualCorrection:
             centre = tuple(float(value) for value in spec["centre"])
             scale = tuple(float(value) for value in spec["scale"])
             degree = int(spec["degree"])
-            relative = bool(spec.get("relative", False))
+            mode = str(spec.get("mode", "additive"))
         except (KeyError, TypeError, ValueError) as error:
             raise CorrectionError(f"{where} is incomplete: {error!r}") from error
         path = Path(directory) / file
@@ -199,7 +221,7 @@ class ResidualCorrection:
             raise CorrectionError(f"{where}: {file} holds non-float factors")
         try:
             return cls(parameters, centre, scale, degree, x, left, right, file,
-                       dict(spec.get("fitted", {})), relative)  # fmt: skip
+                       dict(spec.get("fitted", {})), mode)  # fmt: skip
         except CorrectionError as error:
             raise CorrectionError(f"{where}: {error}") from error
 

@@ -3,15 +3,19 @@
     cosmicnet correct NETWORKS --data work/lcdm --out work/nets_corrected
         [--set training] [--networks t0 t1 t2] [--parameters omega_b omega_cdm]
         [--degree 3] [--x-size 200] [--x-min 0] [--k-max 0.4] [--max-rank 128] [--limit N]
-        [--relative] [--holdout-every 10] [--save-sums DIR] [--add-sums DIR ...]
+        [--mode additive|relative|log] [--x-spacing linear|geometric] [--tolerance 1e-4]
+        [--holdout-every 10] [--save-sums DIR] [--add-sums DIR ...]
 
 Copies the set to ``--out`` and adds to each named network a correction: a
 polynomial in the parameters, fitted on the generated cosmologies of ``--set``,
 that predicts the network's remaining error (``cosmicnet_cobaya.networks.correction``);
-with ``--relative`` its relative error, applied as a factor (the matter sources:
-``--networks delta_m delta_cb --parameters omega_b omega_cdm H0 tau_reio
---x-min 5 --k-max 10 --relative``: before tau = 5 tau_rec, z ~ 20, their relative
-errors at large scales are large but the sources tiny).
+with ``--mode relative`` its relative error, applied as a factor; with ``--mode
+log`` ln|source| itself, which replaces the network's output on the rows the
+correction covers.  The matter sources after recombination are emulated that way:
+
+    cosmicnet correct NETWORKS --data work/lcdm --out OUT --mode log
+        --networks delta_m delta_cb phi_plus_psi --parameters omega_b omega_cdm H0 tau_reio
+        --degree 2 --x-min 4 --x-spacing geometric --k-max 10 --tolerance 1e-12
 Fit on cosmologies the networks were not selected or tested on; every tenth is
 held out and the log reports how much of its residual the correction removes.
 
@@ -29,6 +33,8 @@ import logging
 import shutil
 from pathlib import Path
 from typing import Any
+
+from cosmicnet_cobaya.networks.correction import MODES
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +61,13 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--k-max", type=float, default=0.4, help="largest k corrected [1/Mpc]")
     parser.add_argument("--max-rank", type=int, default=128, help="largest stored rank")
     parser.add_argument(
-        "--relative", action="store_true", help="fit the relative error, applied as a factor"
+        "--mode", choices=MODES, default="additive", help="what is fitted (see above)"
+    )
+    parser.add_argument(
+        "--x-spacing", choices=("linear", "geometric"), default="linear", help="x grid spacing"
+    )
+    parser.add_argument(
+        "--tolerance", type=float, default=1e-4, help="fraction of the squared norm truncated"
     )
     parser.add_argument("--limit", type=int, default=None, help="use at most N cosmologies")
     parser.add_argument(
@@ -109,7 +121,9 @@ def run(args: argparse.Namespace) -> int:
         x_min=args.x_min,
         k_max=args.k_max,
         max_rank=args.max_rank,
-        relative=args.relative,
+        mode=args.mode,
+        x_spacing=args.x_spacing,
+        tolerance=args.tolerance,
         holdout_every=args.holdout_every,
     )
     path = args.data / f"{args.set}.h5"
