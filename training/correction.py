@@ -222,6 +222,12 @@ def fitted_quantity(mode: str, truth: np.ndarray, predicted: np.ndarray, name: s
     if mode == "relative":
         return truth / predicted - 1.0
     if mode == "log":
+        wrong = np.count_nonzero(np.sign(truth) != np.sign(predicted))
+        if wrong:
+            raise ValueError(
+                f"the network {name} has the wrong sign at {wrong} pixels, and a log "
+                "correction takes its sign from the network: raise --x-min"
+            )
         return np.log(np.abs(truth))
     raise ValueError(f"unknown correction mode {mode!r}: use one of {MODES}")
 
@@ -306,8 +312,11 @@ def accumulate(
                 x = _x_grid(end, rows_x, settings)
                 accumulators[name] = NormalEquations(x, k_size, n_terms)
             acc = accumulators[name]
+            # rows before the grid are not corrected (one is kept to interpolate from)
+            first = max(int(np.searchsorted(rows_x, acc.x[0], side="right")) - 1, 0)
+            rows_x, truth, predicted = rows_x[first:], truth[first:], predicted[first:]
             if settings.holdout_every and count % settings.holdout_every == 0:
-                kept = rows_x >= acc.x[0]  # rows before the grid are not corrected
+                kept = rows_x >= acc.x[0]
                 acc.held_out.append(
                     HeldOut(dict(features.params), rows_x[kept], truth[kept], predicted[kept])
                 )
