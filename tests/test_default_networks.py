@@ -24,7 +24,9 @@ def test_default_set_serves_every_source_within_size():
     assert metadata.provenance["versions"]["classy"] == "3.4.1.0"
     loaded = load_network_set(DEFAULT_NETWORKS)
     assert loaded.k.size == metadata.k.size
-    assert set(loaded.corrections) == {"t0", "t1", "t2"}
+    assert set(loaded.corrections) == {"t0", "t1", "t2", "delta_m", "delta_cb", "phi_plus_psi"}
+    late = {name: loaded.corrections[name] for name in ("delta_m", "delta_cb", "phi_plus_psi")}
+    assert all(c.mode == "log" and c.k_size == loaded.k.size for c in late.values())
 
 
 def test_every_file_of_the_default_set_is_packaged():

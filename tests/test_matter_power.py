@@ -1,11 +1,11 @@
-"""The matter-power comparison's bookkeeping (no CLASS run) and the recorded report."""
+"""The matter-power comparison's bookkeeping and the shipped set's P(k) and sigma8."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from cosmicnet_cobaya.classnet import describe_accuracy
+from cosmicnet_cobaya.classnet import DEFAULT_NETWORKS, describe_accuracy
 from training.matter_power import (
     PLANCK_SIGMA8,
     MatterSettings,
@@ -51,3 +51,32 @@ def test_class_settings_ask_for_the_grid():
     assert inputs["output"] == "mPk" and inputs["z_max_pk"] == 2.0
     assert inputs["P_k_max_1/Mpc"] >= 1.0 and inputs["A_s"] == pytest.approx(1e-10 * np.exp(3.0))
     assert inputs["n_s"] == 0.96 and inputs["N_ur"] == 2.0328
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (DEFAULT_NETWORKS / "metadata.json").is_file(), reason="no shipped set")
+def test_shipped_set_gives_class_linear_power_and_sigma8():
+    """At the Planck best fit (not a training point): P_lin(k, z) within 0.05 %, sigma8
+    within 1e-4, up to the largest P_k_max the set serves."""
+    from cosmicnet_cobaya.hook.bridge import classy
+    from cosmicnet_cobaya.hooked_class import HookedClass
+    from cosmicnet_cobaya.networks.provider import NetworkSourceProvider
+    from cosmicnet_cobaya.planck import BEST_FIT, LCDM_EXTRA_ARGS
+
+    settings = MatterSettings(extra_args=dict(LCDM_EXTRA_ARGS), k=np.geomspace(1e-4, 5.0, 40))
+    settings.primordial = {"A_s": 2.1e-9, "n_s": BEST_FIT["n_s"]}
+    point = {name: BEST_FIT[name] for name in ("omega_b", "omega_cdm", "H0", "tau_reio")}
+    inputs = {**settings.class_settings(point), "compute damping scale": "yes"}
+    reference, hooked = classy.Class(), HookedClass()
+    hooked.source_provider = NetworkSourceProvider(DEFAULT_NETWORKS)
+    hooked.on_decline = "reject"
+    for cosmo in (reference, hooked):
+        cosmo.set(inputs)
+        cosmo.compute()
+    assert hooked.last_served
+    for z in settings.redshifts:
+        ratio = [hooked.pk_lin(k, z) / reference.pk_lin(k, z) for k in settings.k]
+        assert np.max(np.abs(np.array(ratio) - 1.0)) < 5e-4, z
+    assert abs(hooked.sigma8() / reference.sigma8() - 1.0) < 1e-4
+    for cosmo in (reference, hooked):
+        cosmo.struct_cleanup()
