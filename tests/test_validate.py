@@ -132,3 +132,23 @@ def test_fisher_points_are_the_best_fit_then_test_or_chain_points(tmp_path):
     covmat.write_text("1 0\n0 1\n")
     with pytest.raises(ValueError, match="starts with"):
         fisher_points(tests, 2, covmat)
+
+
+@pytest.mark.slow
+def test_a_point_class_fails_on_is_recorded_and_counted_against_the_set():
+    """Validation goes on past a CLASS failure, and the failure counts as a miss."""
+    from cosmicnet_cobaya.planck import BEST_FIT, LCDM_EXTRA_ARGS
+    from cosmicnet_cobaya.sources import ClassSourceProvider
+    from training.validate import ValidationSettings, run_validation, target_report
+
+    settings = ValidationSettings(extra_args=dict(LCDM_EXTRA_ARGS), l_max=600, non_linear="none")
+    good = {name: BEST_FIT[name] for name in ("omega_b", "omega_cdm", "H0", "tau_reio")}
+    bad = {**good, "omega_cdm": -0.5}
+    summary = run_validation(ClassSourceProvider(), settings, [bad, good], None, progress=False)
+    assert summary["n_cosmologies"] == 2 and summary["n_failed"] == 1
+    assert summary["failed"][0]["point"]["omega_cdm"] == -0.5 and summary["failed"][0]["error"]
+    assert len(summary["points"]) == 1
+    assert summary["max_abs_error_l30_2500"]["tt"]["max"] == 0.0  # exact sources
+    assert summary["tt_fraction_within_0.3pct_l30_2500"] == 0.5
+    report = target_report(summary)
+    assert report["n_failed"] == 1 and report["meets_targets"] is False

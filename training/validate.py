@@ -322,6 +322,7 @@ def target_report(summary: Mapping[str, Any]) -> dict[str, Any]:
     """The summary's headline figures against :data:`TARGETS`, with ``meets_targets``."""
     report: dict[str, Any] = {
         "n_cosmologies": summary["n_cosmologies"],
+        "n_failed": summary.get("n_failed", 0),
         "settings": summary["settings"],
         "tt_fraction_within_0.3pct_l30_2500": summary["tt_fraction_within_0.3pct_l30_2500"],
     }
@@ -403,6 +404,83 @@ def summarise(values: Sequence[float]) -> dict[str, float]:
     }
 
 
+def point_record(
+    point: Mapping[str, float], pair: Mapping[str, Any], plik: PlikLite | None
+) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, Any]]:
+    """One point's record, its relative errors, and its errors in Planck units."""
+    errors = spectrum_errors(pair["class"], pair["network"])
+    record: dict[str, Any] = {"point": dict(point)}
+    record["max_abs_error_l30_2500"] = {
+        name: float(np.max(np.abs(errors[name][28:2499]))) for name in SPECTRA
+    }
+    units: dict[str, Any] = {}
+    if plik is not None:
+        units["binned"] = errors_in_planck_units(plik, pair["class"], pair["network"])
+        units["per_l"] = errors_in_per_l_planck_units(plik, pair["class"], pair["network"])
+        record["max_abs_error_in_planck_sigma"] = {
+            name: float(np.max(np.abs(values))) for name, values in units["binned"].items()
+        }
+        record["max_abs_error_in_per_l_planck_sigma"] = {
+            name: float(np.nanmax(np.abs(values))) for name, values in units["per_l"].items()
+        }
+        record.update(delta_chi2(plik, pair["class"], pair["network"]))
+    return record, errors, units
+
+
+def summarise_points(
+    per_point: Sequence[Mapping[str, Any]],
+    all_errors: Sequence[Mapping[str, np.ndarray]],
+    failed: Sequence[Mapping[str, Any]],
+    settings: ValidationSettings,
+    with_plik: bool,
+) -> dict[str, Any]:
+    """Headline figures over the points; a point CLASS failed on counts as a miss."""
+    total = len(per_point) + len(failed)
+    summary: dict[str, Any] = {
+        "n_cosmologies": total,
+        "n_failed": len(failed),
+        "failed": list(failed),
+        "settings": {
+            "l_max": settings.l_max,
+            "non_linear": settings.non_linear,
+            "hmcode_stride": settings.hmcode_stride,
+        },
+        "points": list(per_point),
+    }
+    tt = np.array([e["tt"][28:2499] for e in all_errors]).reshape(len(all_errors), -1)
+    within = int(np.sum(np.all(np.abs(tt) < 3e-3, axis=1)))
+    summary["tt_fraction_within_0.3pct_l30_2500"] = within / total if total else 0.0
+    if not per_point:
+        return summary
+    summary["max_abs_error_l30_2500"] = {
+        name: summarise([r["max_abs_error_l30_2500"][name] for r in per_point]) for name in SPECTRA
+    }
+    if with_plik:
+        summary["delta_chi2"] = summarise([r["delta_chi2"] for r in per_point])
+        for measure in ("max_abs_error_in_planck_sigma", "max_abs_error_in_per_l_planck_sigma"):
+            summary[measure] = {
+                name: summarise([r[measure][name] for r in per_point])
+                for name in ("tt", "te", "ee")
+            }
+    return summary
+
+
+def fisher_summary(
+    runner: PairRunner, plik: PlikLite, fisher_at: Mapping[str, Mapping[str, float]]
+) -> dict[str, Any]:
+    """Fisher shifts at each labelled point, and the largest of them."""
+    shifts = {}
+    for label, point in fisher_at.items():
+        estimate = fisher_shift(runner, plik, point)
+        shifts[label] = {"point": dict(point), "shifts": estimate.as_dict()}
+    largest = max(
+        abs(entry["shift_in_sigma"])
+        for block in shifts.values()
+        for entry in block["shifts"].values()
+    )
+    return {"fisher_shifts": shifts, "max_abs_shift_in_sigma": float(largest)}
+
+
 def run_validation(
     provider: SourceProvider,
     settings: ValidationSettings,
@@ -414,86 +492,44 @@ def run_validation(
 ) -> dict[str, Any]:
     """Compare the provider with full CLASS on ``points``; returns the summary.
 
-    ``fisher_at`` labels the points of the Fisher shift estimate (see
-    :func:`fisher_points`); ``plot(kind, data)`` is called with the material of
-    each figure.
+    A point on which CLASS fails (either code) is recorded with its message and
+    counted against the set.  ``fisher_at`` labels the points of the Fisher
+    shift estimate (see :func:`fisher_points`); ``plot(kind, data)`` is called
+    with the material of each figure.
     """
     runner = PairRunner(provider, settings)
     per_point: list[dict[str, Any]] = []
     all_errors: list[dict[str, np.ndarray]] = []
-    planck_units: list[dict[str, np.ndarray]] = []
-    per_l_units: list[dict[str, np.ndarray]] = []
+    units: list[dict[str, Any]] = []
+    failed: list[dict[str, Any]] = []
     try:
-        for index, point in enumerate(tqdm(points, desc="validate", disable=not progress)):
-            pair = runner.spectra(point, keep_sources=index == 0)
-            if index == 0 and plot is not None:
-                plot("sources", {"point": dict(point), **pair})
-            errors = spectrum_errors(pair["class"], pair["network"])
-            all_errors.append(errors)
-            record: dict[str, Any] = {"point": dict(point)}
-            record["max_abs_error_l30_2500"] = {
-                name: float(np.max(np.abs(errors[name][28:2499]))) for name in SPECTRA
-            }
-            if plik is not None:
-                in_units = errors_in_planck_units(plik, pair["class"], pair["network"])
-                planck_units.append(in_units)
-                record["max_abs_error_in_planck_sigma"] = {
-                    name: float(np.max(np.abs(values))) for name, values in in_units.items()
-                }
-                per_l = errors_in_per_l_planck_units(plik, pair["class"], pair["network"])
-                per_l_units.append(per_l)
-                record["max_abs_error_in_per_l_planck_sigma"] = {
-                    name: float(np.nanmax(np.abs(values))) for name, values in per_l.items()
-                }
-                record.update(delta_chi2(plik, pair["class"], pair["network"]))
-            if index == 0:
+        for point in tqdm(points, desc="validate", disable=not progress):
+            first = not per_point
+            try:
+                pair = runner.spectra(point, keep_sources=first)
+            except (classy.CosmoComputationError, classy.CosmoSevereError) as error:
+                failed.append({"point": dict(point), "error": str(error)})
+                log.warning("CLASS failed at %s: %s", dict(point), error)
+                continue
+            if first:
                 reference_dl = pair["class"].dl
+                if plot is not None:
+                    plot("sources", {"point": dict(point), **pair})
+            record, errors, in_units = point_record(point, pair, plik)
             per_point.append(record)
-        summary: dict[str, Any] = {
-            "n_cosmologies": len(points),
-            "settings": {
-                "l_max": settings.l_max,
-                "non_linear": settings.non_linear,
-                "hmcode_stride": settings.hmcode_stride,
-            },
-            "points": per_point,
-        }
-        tt = np.array([e["tt"][28:2499] for e in all_errors])
-        summary["tt_fraction_within_0.3pct_l30_2500"] = float(
-            np.mean(np.all(np.abs(tt) < 3e-3, axis=1))
-        )
-        summary["max_abs_error_l30_2500"] = {
-            name: summarise([r["max_abs_error_l30_2500"][name] for r in per_point])
-            for name in SPECTRA
-        }
-        if plik is not None:
-            summary["delta_chi2"] = summarise([r["delta_chi2"] for r in per_point])
-            for measure in ("max_abs_error_in_planck_sigma", "max_abs_error_in_per_l_planck_sigma"):
-                summary[measure] = {
-                    name: summarise([r[measure][name] for r in per_point])
-                    for name in ("tt", "te", "ee")
-                }
+            all_errors.append(errors)
+            units.append(in_units)
+        summary = summarise_points(per_point, all_errors, failed, settings, plik is not None)
         if plik is not None and fisher_at:
-            shifts = {}
-            for label, point in fisher_at.items():
-                estimate = fisher_shift(runner, plik, point)
-                shifts[label] = {"point": dict(point), "shifts": estimate.as_dict()}
-            summary["fisher_shifts"] = shifts
-            summary["max_abs_shift_in_sigma"] = float(
-                max(
-                    abs(entry["shift_in_sigma"])
-                    for block in shifts.values()
-                    for entry in block["shifts"].values()
-                )
-            )
-        if plot is not None:
+            summary.update(fisher_summary(runner, plik, fisher_at))
+        if plot is not None and per_point:
             plot(
                 "spectra",
                 {
                     "errors": all_errors,
                     "reference_dl": reference_dl,
-                    "planck_units": planck_units,
-                    "per_l_planck_units": per_l_units,
+                    "planck_units": [u["binned"] for u in units if u],
+                    "per_l_planck_units": [u["per_l"] for u in units if u],
                     "plik": plik,
                 },
             )
