@@ -20,6 +20,7 @@ COMMANDS: tuple[str, ...] = (
     "validate",
     "benchmark",
     "compare-chains",
+    "verify-chain",
     "export",
     "correct",
     "history",
