@@ -5,8 +5,9 @@ low-l bins (l = 2-15 and 16-29; Prince & Dunkley 2019): each bin is the
 l(l+1)-weighted sum of C_l^TT [muK^2] with a Gaussian error, the theory divided
 by A_planck^2 as in plik_lite.  The data files (``CTT_bin_low_ell_2018.dat``,
 ``blmin_low_ell.dat``, ``blmax_low_ell.dat``, ``bweight_low_ell.dat``,
-``plmin_low_ell.dat``) are not shipped: point ``data_folder`` at them, or set
-the environment variable ``COSMICNET_LOWL_TT_BINS``; with ``missing: skip`` a
+``plmin_low_ell.dat``) are not shipped: point ``data_folder`` at them, set
+the environment variable ``COSMICNET_LOWL_TT_BINS``, or keep them in
+``shared/data/planck_2018_lowl_tt_bins`` above the working directory; with ``missing: skip`` a
 run without them goes on without low-l TT (and says so).  Use from YAML as
 
     likelihood:
@@ -28,13 +29,27 @@ DATA_FILES = ("CTT_bin_low_ell_2018.dat", "blmin_low_ell.dat", "blmax_low_ell.da
 ENVIRONMENT_VARIABLE = "COSMICNET_LOWL_TT_BINS"
 
 
-def find_data_folder(data_folder: str | None) -> Path | None:
-    """The folder holding the bins: the option, else the environment variable."""
-    candidate = data_folder or os.environ.get(ENVIRONMENT_VARIABLE)
-    if not candidate:
-        return None
-    path = Path(candidate).expanduser()
-    return path if all((path / name).is_file() for name in DATA_FILES) else None
+DEFAULT_LOCATION = Path("shared") / "data" / "planck_2018_lowl_tt_bins"
+
+
+def find_data_folder(data_folder: str | None, start: Path | None = None) -> Path | None:
+    """The folder holding the bins: the option, else the environment variable, else
+    ``shared/data/planck_2018_lowl_tt_bins`` in a folder above ``start`` (default: the
+    working directory) or above this package; None when none holds them."""
+    given = data_folder or os.environ.get(ENVIRONMENT_VARIABLE)
+    if given:
+        candidates = [Path(given).expanduser()]
+    else:
+        origins = (start or Path.cwd(), Path(__file__).resolve().parent)
+        candidates = [
+            folder / DEFAULT_LOCATION
+            for origin in origins
+            for folder in (origin.resolve(), *origin.resolve().parents)
+        ]
+    for path in candidates:
+        if all((path / name).is_file() for name in DATA_FILES):
+            return path
+    return None
 
 
 class LowlTTBins(Likelihood):
