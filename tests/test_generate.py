@@ -311,3 +311,48 @@ def test_bad_set_window_is_refused(tmp_path: Path, caplog, text: str, message: s
     assert main(["generate", str(SMOKE), "--out", str(out), "--sets", text]) == 2
     assert message in caplog.text
     assert not out.exists()
+
+
+@pytest.mark.slow
+def test_a_point_past_the_time_limit_is_retried_then_recorded_as_failed(tmp_path: Path, capsys):
+    """A worker stuck on a point loses it; the run goes on and records the failure."""
+    out = tmp_path / "timeout"
+    argv = ["generate", str(SMOKE), "--out", str(out), "--workers", "2", "--sets", "test:1"]
+    assert main([*argv, "--point-timeout", "0.01", "--no-progress"]) == 0
+    counts = _status(out, capsys)
+    assert counts["test"]["failed"] == 1 and counts["test"]["complete"] == 0
+    with h5py.File(out / "test.h5", "r") as handle:
+        message = handle["failures/message"].asstr()[0]
+    assert "time limit of 0.01 s" in message
+    assert main([*argv, "--retry-failed", "--no-progress"]) == 0
+    assert _status(out, capsys)["test"]["complete"] == 1
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_point_loses_only_that_point(tmp_path: Path, capsys) -> None:
+    """SIGKILL to one worker while it computes: its point is retried, the run completes."""
+    import psutil
+
+    out = tmp_path / "worker_killed"
+    command = [*COSMICNET, "generate", str(SMOKE), "--out", str(out), "--workers", "2"]
+    process = subprocess.Popen(
+        command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    parent = psutil.Process(process.pid)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (
+        (out / STAGING).exists() and list((out / STAGING).rglob("c*.h5"))
+    ):
+        time.sleep(0.05)  # from the first stored point on, both workers compute
+    workers = [p for p in parent.children(recursive=True) if "spawn" in " ".join(p.cmdline())]
+    assert workers, "no worker process running"
+    workers[0].kill()
+    try:
+        _, stderr = process.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        pytest.fail("the run hung after a worker was killed")
+    assert process.returncode == 0, stderr.decode()[-2000:]
+    assert b"worker died" in stderr and b"trying it once more" in stderr
+    counts = _status(out, capsys)
+    assert all(row["pending"] == 0 and row["failed"] == 0 for row in counts.values())

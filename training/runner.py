@@ -18,6 +18,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,25 +153,62 @@ def _run_task(config: FamilyConfig, k: np.ndarray, task: Task) -> CosmologyResul
     return compute_cosmology(config, k, task.set_name, task.index, task.point)
 
 
-def _run_task_star(arguments: tuple[FamilyConfig, np.ndarray, Task]) -> CosmologyResult:
-    return _run_task(*arguments)
-
-
 def _ignore_interrupt() -> None:
     """Pool workers leave Ctrl-C (SIGINT) to the writer, which stops the pool."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _pool_results(
-    config: FamilyConfig, k: np.ndarray, tasks: list[Task], workers: int
+    config: FamilyConfig,
+    k: np.ndarray,
+    tasks: list[Task],
+    workers: int,
+    point_timeout: float | None = None,
 ) -> Iterator[CosmologyResult]:
+    """Results of ``tasks`` from worker processes, as they finish.
+
+    A worker that dies (a segfault in CLASS, a kill) or runs past
+    ``point_timeout`` seconds loses its point, which is tried once more and then
+    recorded as failed; the pool replaces the worker and the run goes on.
+    """
+    from pebble import ProcessExpired, ProcessPool
+
     os.environ["OMP_NUM_THREADS"] = "1"
     context = multiprocessing.get_context("spawn")
-    with context.Pool(
-        processes=workers, maxtasksperchild=50, initializer=_ignore_interrupt
-    ) as pool:
-        arguments = [(config, k, task) for task in tasks]
-        yield from pool.imap_unordered(_run_task_star, arguments, chunksize=1)
+    pool = ProcessPool(
+        max_workers=workers, max_tasks=50, initializer=_ignore_interrupt, context=context
+    )
+
+    def schedule(task: Task) -> Any:
+        return pool.schedule(_run_task, args=(config, k, task), timeout=point_timeout)
+
+    pending = {schedule(task): (task, 0) for task in tasks}
+    try:
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                task, attempt = pending.pop(future)
+                try:
+                    yield future.result()
+                except (ProcessExpired, TimeoutError) as error:
+                    reason = _lost_point(error, point_timeout)
+                    if attempt == 0:
+                        logger.warning("%s %d: %s; trying it once more", task.set_name,
+                                       task.index, reason)  # fmt: skip
+                        pending[schedule(task)] = (task, 1)
+                    else:
+                        yield CosmologyResult(task.set_name, task.index, dict(task.point),
+                                              0.0, error=reason)  # fmt: skip
+    finally:
+        pool.stop()
+        pool.join()
+
+
+def _lost_point(error: BaseException, point_timeout: float | None) -> str:
+    """Why a worker lost its point, for the failure record."""
+    if isinstance(error, TimeoutError):
+        return f"worker ran past the time limit of {point_timeout:g} s per point"
+    return f"worker died ({error})"
 
 
 def _mpi_results(
@@ -208,6 +246,10 @@ def mpi_worker(comm: Any) -> None:
         comm.send(_run_task(*payload), dest=0, tag=_TAG_RESULT)
 
 
+DEFAULT_POINT_TIMEOUT = 900.0
+"""Seconds a worker may spend on one cosmology (CLASS takes about 10 at most)."""
+
+
 @dataclass(frozen=True)
 class RunSummary:
     """What one invocation did."""
@@ -230,6 +272,7 @@ def generate(
     progress: bool = True,
     on_result: Callable[[CosmologyResult], None] | None = None,
     set_limits: Mapping[str, range] | None = None,
+    point_timeout: float | None = DEFAULT_POINT_TIMEOUT,
 ) -> RunSummary:
     """Generate (or continue generating) every set of ``config`` into ``out``.
 
@@ -237,7 +280,9 @@ def generate(
     writer rank; other ranks must call :func:`mpi_worker`.  ``limit`` stops
     after that many cosmologies (the rest stays pending).  ``set_limits``
     (set name -> range of point indices) works on those sets only, in that
-    order, on those points: a smaller run that later runs extend.
+    order, on those points: a smaller run that later runs extend.  A worker that
+    dies or runs past ``point_timeout`` seconds on a point has it retried once,
+    then recorded as failed (worker processes only, not MPI).
     """
     out = Path(out)
     start = time.perf_counter()
@@ -272,7 +317,7 @@ def generate(
             results = (
                 _mpi_results(comm, config, record.k, tasks)
                 if comm is not None
-                else _pool_results(config, record.k, tasks, workers)
+                else _pool_results(config, record.k, tasks, workers, point_timeout)
             )
             try:
                 with tqdm(

@@ -52,6 +52,13 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--retry-failed", action="store_true", help="recompute points whose CLASS run failed"
     )
+    parser.add_argument(
+        "--point-timeout",
+        type=float,
+        default=900.0,
+        metavar="SECONDS",
+        help="a worker past this on one point loses it: retried once, then failed (default 900)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--status", type=Path, metavar="DIR", help="show progress of DIR and exit")
     parser.add_argument("--json", action="store_true", help="with --status: print JSON")
@@ -177,6 +184,7 @@ def run(args: argparse.Namespace) -> int:
             set_limits=set_limits,
             retry_failed=args.retry_failed,
             progress=not args.no_progress,
+            point_timeout=args.point_timeout,
         )
     except StorageError as error:
         logger.error("%s", error)
