@@ -453,58 +453,13 @@ def train_network(
     """
     import keras
 
-    from training.models import build_model, compile_model
-
     epochs = config.epochs if epochs is None else epochs
-    per_step = config.cosmologies_per_batch
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    state_path = checkpoint_dir / "state.json"
-    model_path = checkpoint_dir / "model.keras"
-    best_path = checkpoint_dir / "best.keras"
     keras.utils.set_random_seed(config.seed)
-    if state_path.is_file() and model_path.is_file():
-        state = json.loads(state_path.read_text())
-        model = keras.models.load_model(model_path)
-        history = state["history"]
-        start = int(state["epoch"])
-        log.info("%s: resuming after epoch %d/%d", name, start, epochs)
-    else:
-        n_params = len(norm.params.names)
-        if initial_model is not None:
-            log.info("%s: starting from the weights of %s", name, initial_model)
-            model = keras.models.load_model(initial_model, compile=False)
-            if initial_transform is not None and initial_transform.to_dict() != transform.to_dict():
-                log.info(
-                    "%s: output layer rewritten from the %s to the %s output transform",
-                    name,
-                    initial_transform.kind,
-                    transform.kind,
-                )
-                retarget_output_layer(model, initial_transform, transform)
-        else:
-            model = build_model(config, training.k.size, n_params, len(SCALE_NAMES))
-        set_trainable_layers(model, config.trainable_layers, name)
-        loss = (
-            ProjectedSourceLoss(
-                training.k,
-                config.projected_loss_weight,
-                per_step + 1,
-                config.projection.frequencies,
-                config.projection.multipoles,
-                config.projection.k_max,
-                config.projection.spectrum,
-                config.projected_loss_frequency_weight,
-                config.projected_loss_te_weight,
-                config.projection.shift_weight,
-                config.projection.shift_matrix,
-                config.projection.polarisation,
-            )
-            if config.projected_loss_weight
-            else "mse"
-        )
-        model = compile_model(model, config.learning_rate, loss)
-        history = {"loss": [], "val_loss": [], "seconds": [], "learning_rate": []}
-        start = 0
+    model, history, start = _start_model(
+        name, config, training.k, norm, transform, checkpoint_dir, epochs,
+        initial_model, initial_transform,
+    )  # fmt: skip
 
     def build(data: CosmologySet, index: int) -> Batch:
         return make_batch(data, index, config, norm, transform)
@@ -513,86 +468,209 @@ def train_network(
     projections = validation_projections(config)
     average = _weight_average(model, config, checkpoint_dir, resumed=start > 0)
     # The warmup belongs to a run's first steps; a resumed run has its Adam state.
-    steps_done = config.learning_rate_warmup_steps if start > 0 else 0
+    warmup = _Warmup(config.learning_rate_warmup_steps, done=start > 0)
     for epoch in range(start, epochs):
         keras.utils.set_random_seed(config.seed + 7919 * (epoch + 1))
         rate = config.learning_rate * config.learning_rate_decay**epoch
         model.optimizer.learning_rate.assign(rate)
-        order = np.random.default_rng([config.seed, epoch]).permutation(len(training))
         tick = time.perf_counter()
-        losses = []
-        with _progress(len(order), f"{name} epoch {epoch + 1}/{epochs}", progress) as bar:
-            for first in range(0, len(order), per_step):
-                step = [batch_of(training, int(index)) for index in order[first : first + per_step]]
-                bar.update(len(step))
-                if not any(batch.target.shape[0] for batch in step):
-                    continue
-                inputs, target, weights = stacked(step)
-                if steps_done < config.learning_rate_warmup_steps:
-                    # The last warmup step reaches the epoch's rate itself.
-                    steps_done += 1
-                    warm = rate * steps_done / config.learning_rate_warmup_steps
-                    model.optimizer.learning_rate.assign(warm)
-                if config.projected_loss_weight:
-                    target = with_line_of_sight(step, target)
-                losses.append(float(model.train_on_batch(inputs, target, sample_weight=weights)))
-                if average is not None:
-                    average.update(model.get_weights())
-                bar.set_postfix(loss=f"{losses[-1]:.3g}")
+        label = f"{name} epoch {epoch + 1}/{epochs}"
+        losses = _train_epoch(model, training, batch_of, config, epoch, rate, warmup, average,
+                              label, progress)  # fmt: skip
         raw_weights = model.get_weights()
         if average is not None:
             history.setdefault("val_loss_unaveraged", []).append(
                 validation_loss(model, validation, batch_of)
             )
             model.set_weights(average.as_model_weights(raw_weights))
-        val, projected = validation_scores(model, validation, batch_of, projections)
-        notes = []
-        if projected:
-            history.setdefault("val_mse", []).append(val)
-            history.setdefault("val_projected", []).append(projected[0])
-            notes += [f"mse {val:.4g}", f"projected {projected[0]:.4g}"]
-            val += config.projected_loss_weight * projected[0]
-        if len(projected) > 1:
-            history.setdefault("val_frequency_projected", []).append(projected[1])
-            notes.append(f"frequency projected {projected[1]:.4g}")
-            val += config.projected_loss_frequency_weight * projected[1]
-        if average:
-            notes.append(f"unaveraged mse {history['val_loss_unaveraged'][-1]:.4g}")
+        val, notes = _validation_objective(model, validation, batch_of, projections, config,
+                                           history)  # fmt: skip
         history["loss"].append(float(np.mean(losses)))
         history["val_loss"].append(val)
         history["seconds"].append(time.perf_counter() - tick)
         history.setdefault("learning_rate", []).append(rate)
         log.info(
-            "%s epoch %d/%d: loss %.4g, val_loss %.4g%s (%.1f s)",
-            name,
-            epoch + 1,
-            epochs,
-            history["loss"][-1],
-            val,
-            f" ({', '.join(notes)})" if notes else "",
-            history["seconds"][-1],
-        )
-        if val <= min(history["val_loss"]):
-            temporary = checkpoint_dir / "best.tmp.keras"
-            model.save(temporary)
-            temporary.replace(best_path)
-        if average is not None:
-            temporary = checkpoint_dir / "average.tmp.weights.h5"
-            model.save_weights(temporary)
-            temporary.replace(checkpoint_dir / AVERAGE_FILE)
-            model.set_weights(raw_weights)
-        temporary = checkpoint_dir / "model.tmp.keras"
-        model.save(temporary)
-        temporary.replace(model_path)
-        state_path.write_text(json.dumps({"epoch": epoch + 1, "history": history}))
+            "%s: loss %.4g, val_loss %.4g%s (%.1f s)", label, history["loss"][-1], val,
+            f" ({', '.join(notes)})" if notes else "", history["seconds"][-1],
+        )  # fmt: skip
+        _save_epoch(model, checkpoint_dir, history, epoch, average, raw_weights)
+    return _final_model(name, model, history, average, checkpoint_dir), history
+
+
+@dataclass
+class _Warmup:
+    """Linear learning-rate warmup over a run's first ``steps`` steps."""
+
+    steps: int
+    done: bool = False
+    taken: int = 0
+
+    def rate(self, rate: float) -> float | None:
+        """The warmed-up rate of the next step, or None once the warmup is over."""
+        if self.done or self.taken >= self.steps:
+            return None
+        self.taken += 1  # the last warmup step reaches the epoch's rate itself
+        return rate * self.taken / self.steps
+
+
+def _start_model(
+    name: str,
+    config: NetworkConfig,
+    k: np.ndarray,
+    norm: InputNormalisation,
+    transform: OutputTransform,
+    checkpoint_dir: Path,
+    epochs: int,
+    initial_model: Path | None,
+    initial_transform: OutputTransform | None,
+) -> tuple[Any, dict[str, list[float]], int]:
+    """The model, history and first epoch: resumed from the checkpoint, or new."""
+    import keras
+
+    from training.models import build_model, compile_model
+
+    state_path, model_path = checkpoint_dir / "state.json", checkpoint_dir / "model.keras"
+    if state_path.is_file() and model_path.is_file():
+        state = json.loads(state_path.read_text())
+        log.info("%s: resuming after epoch %d/%d", name, int(state["epoch"]), epochs)
+        return keras.models.load_model(model_path), state["history"], int(state["epoch"])
+    if initial_model is not None:
+        log.info("%s: starting from the weights of %s", name, initial_model)
+        model = keras.models.load_model(initial_model, compile=False)
+        if initial_transform is not None and initial_transform.to_dict() != transform.to_dict():
+            log.info("%s: output layer rewritten from the %s to the %s output transform",
+                     name, initial_transform.kind, transform.kind)  # fmt: skip
+            retarget_output_layer(model, initial_transform, transform)
+    else:
+        model = build_model(config, k.size, len(norm.params.names), len(SCALE_NAMES))
+    set_trainable_layers(model, config.trainable_layers, name)
+    model = compile_model(model, config.learning_rate, _loss(config, k))
+    return model, {"loss": [], "val_loss": [], "seconds": [], "learning_rate": []}, 0
+
+
+def _loss(config: NetworkConfig, k: np.ndarray) -> Any:
+    """The projected source loss when configured, else mean squared error."""
+    if not config.projected_loss_weight:
+        return "mse"
+    projection = config.projection
+    return ProjectedSourceLoss(
+        k,
+        config.projected_loss_weight,
+        config.cosmologies_per_batch + 1,
+        projection.frequencies,
+        projection.multipoles,
+        projection.k_max,
+        projection.spectrum,
+        config.projected_loss_frequency_weight,
+        config.projected_loss_te_weight,
+        projection.shift_weight,
+        projection.shift_matrix,
+        projection.polarisation,
+    )
+
+
+def _train_epoch(
+    model: Any,
+    training: CosmologySet,
+    batch_of: BatchCache,
+    config: NetworkConfig,
+    epoch: int,
+    rate: float,
+    warmup: _Warmup,
+    average: Any,
+    label: str,
+    progress: bool,
+) -> list[float]:
+    """One pass over the training cosmologies in a seeded order; the step losses."""
+    per_step = config.cosmologies_per_batch
+    order = np.random.default_rng([config.seed, epoch]).permutation(len(training))
+    losses: list[float] = []
+    with _progress(len(order), label, progress) as bar:
+        for first in range(0, len(order), per_step):
+            step = [batch_of(training, int(index)) for index in order[first : first + per_step]]
+            bar.update(len(step))
+            if not any(batch.target.shape[0] for batch in step):
+                continue
+            inputs, target, weights = stacked(step)
+            warm = warmup.rate(rate)
+            if warm is not None:
+                model.optimizer.learning_rate.assign(warm)
+            if config.projected_loss_weight:
+                target = with_line_of_sight(step, target)
+            losses.append(float(model.train_on_batch(inputs, target, sample_weight=weights)))
+            if average is not None:
+                average.update(model.get_weights())
+            bar.set_postfix(loss=f"{losses[-1]:.3g}")
+    return losses
+
+
+def _validation_objective(
+    model: Any,
+    validation: CosmologySet,
+    batch_of: BatchCache,
+    projections: Any,
+    config: NetworkConfig,
+    history: dict[str, list[float]],
+) -> tuple[float, list[str]]:
+    """The validation loss the epoch is judged by (MSE plus the projected terms)."""
+    val, projected = validation_scores(model, validation, batch_of, projections)
+    notes = []
+    if projected:
+        history.setdefault("val_mse", []).append(val)
+        history.setdefault("val_projected", []).append(projected[0])
+        notes += [f"mse {val:.4g}", f"projected {projected[0]:.4g}"]
+        val += config.projected_loss_weight * projected[0]
+    if len(projected) > 1:
+        history.setdefault("val_frequency_projected", []).append(projected[1])
+        notes.append(f"frequency projected {projected[1]:.4g}")
+        val += config.projected_loss_frequency_weight * projected[1]
+    if "val_loss_unaveraged" in history:
+        notes.append(f"unaveraged mse {history['val_loss_unaveraged'][-1]:.4g}")
+    return val, notes
+
+
+def _save_epoch(
+    model: Any,
+    checkpoint_dir: Path,
+    history: dict[str, list[float]],
+    epoch: int,
+    average: Any,
+    raw_weights: list[np.ndarray],
+) -> None:
+    """Checkpoint: the best model so far, the averaged weights, the model and the state."""
+    if history["val_loss"][-1] <= min(history["val_loss"]):
+        _save_atomically(model.save, checkpoint_dir / "best.keras")
+    if average is not None:
+        _save_atomically(model.save_weights, checkpoint_dir / AVERAGE_FILE)
+        model.set_weights(raw_weights)
+    _save_atomically(model.save, checkpoint_dir / "model.keras")
+    state = json.dumps({"epoch": epoch + 1, "history": history})
+    (checkpoint_dir / "state.json").write_text(state)
+
+
+def _save_atomically(save: Any, path: Path) -> None:
+    """``save(temporary)`` then rename onto ``path`` (Keras needs the real suffix)."""
+    suffix = ".weights.h5" if path.name.endswith(".weights.h5") else path.suffix
+    temporary = path.with_name(path.name[: -len(suffix)] + ".tmp" + suffix)
+    save(temporary)
+    temporary.replace(path)
+
+
+def _final_model(
+    name: str, model: Any, history: dict[str, list[float]], average: Any, checkpoint_dir: Path
+) -> Any:
+    """The model of the epoch with the lowest validation loss (averaged weights if used)."""
+    import keras
+
     if average is not None:
         model.set_weights(average.as_model_weights(model.get_weights()))
     best = int(np.argmin(history["val_loss"]))
     history["best_epoch"] = [best + 1]
+    best_path = checkpoint_dir / "best.keras"
     if best + 1 != len(history["val_loss"]) and best_path.is_file():
         log.info("%s: keeping epoch %d (lowest validation loss)", name, best + 1)
         model = keras.models.load_model(best_path)
-    return model, history
+    return model
 
 
 def data_hash(paths: Sequence[Path]) -> str:
