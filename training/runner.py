@@ -289,25 +289,7 @@ def generate(
     with writer_lock(out):
         record = prepare_family(config, out)
         metadata = file_metadata(config, record)
-        tasks: list[Task] = []
-        retried: dict[str, list[int]] = {}
-        specs = list(config.sets)
-        if set_limits is not None:
-            by_name = {spec.name: spec for spec in specs}
-            unknown = sorted(set(set_limits) - set(by_name))
-            if unknown:
-                raise ValueError(f"unknown set(s) {unknown}: the config has {sorted(by_name)}")
-            specs = [by_name[name] for name in set_limits]
-        for spec in specs:
-            points = record.points[spec.name]
-            state = storage.scan_set(out, spec.name, points.shape[0], clean=True)
-            pending = state.pending(retry_failed)
-            if set_limits is not None:
-                pending = [i for i in pending if i in set_limits[spec.name]]
-            retried[spec.name] = [i for i in pending if state.status[i] == storage.STATUS_FAILED]
-            for index in pending:
-                point = dict(zip(config.param_names, map(float, points[index]), strict=True))
-                tasks.append(Task(spec.name, index, point))
+        tasks, retried = _plan_tasks(config, out, record, set_limits, retry_failed)
         if limit is not None:
             tasks = tasks[:limit]
         logger.info("%d cosmologies to compute", len(tasks))
@@ -344,15 +326,7 @@ def generate(
         elif comm is not None:
             for _ in _mpi_results(comm, config, record.k, []):
                 pass
-        counts = {}
-        for name, points in record.points.items():
-            state = storage.scan_set(out, name, points.shape[0], clean=False)
-            if state.staged or state.failed_staged or not storage.set_path(out, name).exists():
-                counts[name] = storage.consolidate(
-                    out, name, config, record, metadata, retried=retried.get(name, ())
-                )
-            else:
-                counts[name] = state.counts()
+        counts = _consolidate_all(config, out, record, metadata, retried)
     return RunSummary(
         computed=computed,
         failed=failed,
@@ -360,3 +334,53 @@ def generate(
         counts=counts,
         interrupted=interrupted,
     )
+
+
+def _plan_tasks(
+    config: FamilyConfig,
+    out: Path,
+    record: storage.FamilyRecord,
+    set_limits: Mapping[str, range] | None,
+    retry_failed: bool,
+) -> tuple[list[Task], dict[str, list[int]]]:
+    """The points still to compute, set by set, and per set the failed ones retried."""
+    specs = list(config.sets)
+    if set_limits is not None:
+        by_name = {spec.name: spec for spec in specs}
+        unknown = sorted(set(set_limits) - set(by_name))
+        if unknown:
+            raise ValueError(f"unknown set(s) {unknown}: the config has {sorted(by_name)}")
+        specs = [by_name[name] for name in set_limits]
+    tasks: list[Task] = []
+    retried: dict[str, list[int]] = {}
+    for spec in specs:
+        points = record.points[spec.name]
+        state = storage.scan_set(out, spec.name, points.shape[0], clean=True)
+        pending = state.pending(retry_failed)
+        if set_limits is not None:
+            pending = [i for i in pending if i in set_limits[spec.name]]
+        retried[spec.name] = [i for i in pending if state.status[i] == storage.STATUS_FAILED]
+        for index in pending:
+            point = dict(zip(config.param_names, map(float, points[index]), strict=True))
+            tasks.append(Task(spec.name, index, point))
+    return tasks, retried
+
+
+def _consolidate_all(
+    config: FamilyConfig,
+    out: Path,
+    record: storage.FamilyRecord,
+    metadata: dict[str, Any],
+    retried: Mapping[str, list[int]],
+) -> dict[str, dict[str, int]]:
+    """Fold each set's staging files into its set file; the counts per set."""
+    counts = {}
+    for name, points in record.points.items():
+        state = storage.scan_set(out, name, points.shape[0], clean=False)
+        if state.staged or state.failed_staged or not storage.set_path(out, name).exists():
+            counts[name] = storage.consolidate(
+                out, name, config, record, metadata, retried=retried.get(name, ())
+            )
+        else:
+            counts[name] = state.counts()
+    return counts
