@@ -297,38 +297,14 @@ def select_network(
     rng = np.random.default_rng([base.seed, 104729])
     metadata = _open_network_set(out_dir, training, extra_provenance, domain)
     transform = fit_output(training, base)
-    records: list[dict[str, Any]] = []
-    sizes = (len(training), len(validation))
+    records = []
     for index in range(search.candidates):
         candidate = replace(draw_candidate(base, rng), seed=base.seed + index)
         directory = work / f"candidate{index:03d}"
-        empty = NetworkSetMetadata(
-            k=metadata.k,
-            param_names=metadata.param_names,
-            normalisation=metadata.normalisation,
-            networks={},
-            domain=domain,
-            provenance=metadata.provenance,
-        )
-        if not (directory / "metadata.json").is_file() or name not in load_network_set_metadata(
-            directory
-        ):
-            model, history = train_network(
-                name,
-                candidate,
-                training,
-                validation,
-                metadata.normalisation,
-                transform,
-                directory / "checkpoint",
-                epochs=search.epochs,
-                progress=progress,
-                cache_bytes=cache_bytes,
-            )
-            entry = _entry(name, candidate, transform, history, sizes)
-            save_network(directory, empty, name, model, entry)
-            clear_checkpoint(directory / "checkpoint")
-        entry = load_network_set(directory).metadata.networks[name]
+        entry = _trained_candidate(
+            name, candidate, directory, training, validation, metadata, transform,
+            search.epochs, progress, cache_bytes,
+        )  # fmt: skip
         records.append(
             {
                 "candidate": index,
@@ -362,6 +338,33 @@ def select_network(
     networks_now = {**current.networks, name: replace(winner, selection=selection)}
     replace(current, networks=networks_now).write(out_dir)
     return selection
+
+
+def _trained_candidate(
+    name: str,
+    candidate: Any,
+    directory: Path,
+    training: CosmologySet,
+    validation: CosmologySet,
+    metadata: NetworkSetMetadata,
+    transform: Any,
+    epochs: int,
+    progress: bool,
+    cache_bytes: int,
+) -> Any:
+    """The metadata entry of one candidate, trained into ``directory`` unless it is there."""
+    if not (directory / "metadata.json").is_file() or name not in load_network_set_metadata(
+        directory
+    ):
+        model, history = train_network(
+            name, candidate, training, validation, metadata.normalisation, transform,
+            directory / "checkpoint", epochs=epochs, progress=progress, cache_bytes=cache_bytes,
+        )  # fmt: skip
+        empty = replace(metadata, networks={})
+        entry = _entry(name, candidate, transform, history, (len(training), len(validation)))
+        save_network(directory, empty, name, model, entry)
+        clear_checkpoint(directory / "checkpoint")
+    return load_network_set(directory).metadata.networks[name]
 
 
 def load_network_set_metadata(directory: Path) -> dict[str, Any]:
