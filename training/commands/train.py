@@ -138,29 +138,11 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         logger.error("the family stores no targets for %s; it stores %s", missing, family.targets)
         return 2
-    overrides = {
-        key: value
-        for key, value in (
-            ("epochs", args.epochs),
-            ("learning_rate", args.learning_rate),
-            ("learning_rate_decay", args.learning_rate_decay),
-        )
-        if value is not None
-    }
-    decay = overrides.get("learning_rate_decay", 1.0)
-    if any(value <= 0 for value in overrides.values()) or decay > 1:
-        logger.error("--epochs, --learning-rate must be > 0 and --learning-rate-decay in (0, 1]")
+    try:
+        networks = with_overrides(networks, args)
+    except ValueError as error:
+        logger.error("%s", error)
         return 2
-    if args.warmup_steps is not None:
-        if args.warmup_steps < 0:
-            logger.error("--warmup-steps must be >= 0 (0: no warmup)")
-            return 2
-        overrides["learning_rate_warmup_steps"] = args.warmup_steps
-    if overrides:
-        networks = replace(
-            networks,
-            networks={n: replace(c, **overrides) for n, c in networks.networks.items()},
-        )
     readers: list[SetReader] = []
     try:
         for folder in [args.data, *args.extra_training]:
@@ -200,3 +182,30 @@ def run(args: argparse.Namespace) -> int:
     curves = plot_histories(metadata.networks, args.out / "training_history.png")
     logger.info("training curves: %s", curves)
     return 0
+
+
+def with_overrides(networks: Any, args: argparse.Namespace) -> Any:
+    """``networks`` with the command line's epochs, learning rate, decay and warmup."""
+    overrides = {
+        key: value
+        for key, value in (
+            ("epochs", args.epochs),
+            ("learning_rate", args.learning_rate),
+            ("learning_rate_decay", args.learning_rate_decay),
+        )
+        if value is not None
+    }
+    decay = overrides.get("learning_rate_decay", 1.0)
+    if any(value <= 0 for value in overrides.values()) or decay > 1:
+        raise ValueError(
+            "--epochs, --learning-rate must be > 0 and --learning-rate-decay in (0, 1]"
+        )
+    if args.warmup_steps is not None:
+        if args.warmup_steps < 0:
+            raise ValueError("--warmup-steps must be >= 0 (0: no warmup)")
+        overrides["learning_rate_warmup_steps"] = args.warmup_steps
+    if not overrides:
+        return networks
+    return replace(
+        networks, networks={n: replace(c, **overrides) for n, c in networks.networks.items()}
+    )
