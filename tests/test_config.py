@@ -216,3 +216,12 @@ def test_a_set_with_a_covmat_is_drawn_where_chains_go(lcdm: dict, tmp_path) -> N
     raw["sets"]["posterior"]["covmat"] = 3
     with pytest.raises(ConfigError, match="covmat must be the path of a Cobaya covmat file"):
         parse_config(raw)
+
+
+def test_every_network_setting_has_exactly_one_parser():
+    """The parser table and the NetworkConfig dataclass cannot drift apart."""
+    from dataclasses import fields
+
+    from training.network_config import FIELD_PARSERS, NetworkConfig
+
+    assert set(FIELD_PARSERS) == {item.name for item in fields(NetworkConfig)}

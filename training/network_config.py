@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
@@ -302,154 +302,191 @@ def _positive_ints(value: Any, where: str) -> tuple[int, ...]:
     return values
 
 
+def _integer(positive: bool) -> Callable[[Any, str], int]:
+    def parse(value: Any, where: str) -> int:
+        if not isinstance(value, int) or value < 0 or (positive and value == 0):
+            raise NetworkConfigError(f"{where} must be a positive integer")
+        return value
+
+    return parse
+
+
+def _number(low: float, high: float, low_open: bool, high_open: bool, meaning: str) -> Callable:
+    def parse(value: Any, where: str) -> float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        ok = ok and (value > low if low_open else value >= low)
+        ok = ok and (value < high if high_open else value <= high)
+        if not ok:
+            raise NetworkConfigError(f"{where} must be {meaning}")
+        return float(value)
+
+    return parse
+
+
+def _boolean(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise NetworkConfigError(f"{where} must be true or false")
+    return value
+
+
+def _listed(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def _frequencies(value: Any, where: str) -> tuple[float, ...]:
+    values = _listed(value)
+    if not values or not all(isinstance(v, int | float) and 0 <= v <= 1 for v in values):
+        raise NetworkConfigError(f"{where} must be numbers in [0, 1] (units of k)")
+    return tuple(float(v) for v in values)
+
+
+def _multipoles(value: Any, where: str) -> tuple[int, ...]:
+    values = _listed(value)
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 2 for v in values):
+        raise NetworkConfigError(f"{where} must be integer multipoles >= 2")
+    return tuple(values)
+
+
+def _layer_names(value: Any, where: str) -> tuple[str, ...]:
+    values = _listed(value)
+    if not values or not all(isinstance(v, str) and v for v in values):
+        raise NetworkConfigError(f"{where} must be a list of layer names (e.g. [output])")
+    return tuple(values)
+
+
+def _source(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise NetworkConfigError(f"{where} must be a CLASS source name")
+    return value
+
+
+def _tau_range(value: Any, where: str) -> Any:
+    try:
+        return parse_tau_range(value, where)
+    except ValueError as error:
+        raise NetworkConfigError(str(error)) from error
+
+
+def _output_transform(value: Any, where: str) -> str:
+    if value not in OUTPUT_TRANSFORMS:
+        raise NetworkConfigError(f"{where} must be one of {OUTPUT_TRANSFORMS}")
+    return value
+
+
+_NON_NEGATIVE = _number(0.0, float("inf"), False, False, "a number >= 0")
+_POSITIVE = _number(0.0, float("inf"), True, False, "a positive number")
+
+FIELD_PARSERS: dict[str, Callable[[Any, str], Any]] = {
+    "time_dense": lambda value, where: _positive_ints(value, where),
+    "central_dense": lambda value, where: _positive_ints(value, where),
+    "epochs": _integer(positive=True),
+    "cosmologies_per_batch": _integer(positive=True),
+    "params_dense": _integer(positive=False),
+    "scales_dense": _integer(positive=False),
+    "seed": _integer(positive=False),
+    "learning_rate_warmup_steps": _integer(positive=False),
+    "learning_rate": _POSITIVE,
+    "leaky_slope": _POSITIVE,
+    "learning_rate_decay": _number(0.0, 1.0, True, False, "a number in (0, 1]"),
+    "weight_average": _number(0.0, 1.0, False, True, "a number in [0, 1) (0: no averaging)"),
+    "output_std_floor": _NON_NEGATIVE,
+    "output_std_cap": _NON_NEGATIVE,
+    "projected_loss_weight": _NON_NEGATIVE,
+    "projected_loss_frequency_weight": _NON_NEGATIVE,
+    "projected_loss_te_weight": _NON_NEGATIVE,
+    "projected_loss_shift_weight": _NON_NEGATIVE,
+    "projected_loss_shift_matrix": lambda value, where: _shift_matrix(value, where),
+    "projected_loss_k_max": _number(0.0, float("inf"), True, False, "a positive k in 1/Mpc"),
+    "projected_loss_frequencies": _frequencies,
+    "projected_loss_multipoles": _multipoles,
+    "source": _source,
+    "tau_range": _tau_range,
+    "time_skip": _boolean,
+    "params": _boolean,
+    "scales": _boolean,
+    "projected_loss_spectrum": _boolean,
+    "projected_loss_polarisation": _boolean,
+    "time_inputs": lambda value, where: tuple(value),
+    "k_bases": lambda value, where: tuple(value),
+    "trainable_layers": _layer_names,
+    "output_transform": _output_transform,
+    "conv_branches": lambda value, where: _conv_branches(value, where),
+    "search": lambda value, where: _search(value, where),
+}
+"""How each key of a network entry is checked and converted (one table, one pass)."""
+
+
 def _network(name: str, data: Mapping[str, Any], top: Mapping[str, Any]) -> NetworkConfig:
     where = f"networks.{name}"
     _check_keys(data, _NETWORK_KEYS, where)
-    base = DEFAULTS[name]
     changes: dict[str, Any] = {key: top[key] for key in ("seed", "learning_rate") if key in top}
     for key, value in data.items():
-        if key in ("time_dense", "central_dense"):
-            changes[key] = _positive_ints(value, f"{where}.{key}")
-        elif key in (
-            "epochs",
-            "params_dense",
-            "scales_dense",
-            "seed",
-            "cosmologies_per_batch",
-            "learning_rate_warmup_steps",
-        ):
-            positive = key in ("epochs", "cosmologies_per_batch")
-            if not isinstance(value, int) or value < 0 or (positive and value == 0):
-                raise NetworkConfigError(f"{where}.{key} must be a positive integer")
-            changes[key] = value
-        elif key == "learning_rate_decay":
-            if not isinstance(value, int | float) or not 0 < value <= 1:
-                raise NetworkConfigError(f"{where}.{key} must be a number in (0, 1]")
-            changes[key] = float(value)
-        elif key == "weight_average":
-            if not isinstance(value, int | float) or not 0 <= value < 1:
-                raise NetworkConfigError(
-                    f"{where}.weight_average must be a number in [0, 1) (0: no averaging)"
-                )
-            changes[key] = float(value)
-        elif key in (
-            "output_std_floor",
-            "output_std_cap",
-            "projected_loss_weight",
-            "projected_loss_frequency_weight",
-            "projected_loss_te_weight",
-            "projected_loss_shift_weight",
-        ):
-            if not isinstance(value, int | float) or value < 0:
-                raise NetworkConfigError(f"{where}.{key} must be a number >= 0")
-            changes[key] = float(value)
-        elif key == "projected_loss_shift_matrix":
-            changes[key] = _shift_matrix(value, f"{where}.{key}")
-        elif key == "source":
-            if not isinstance(value, str) or not value:
-                raise NetworkConfigError(f"{where}.source must be a CLASS source name")
-            changes[key] = value
-        elif key == "tau_range":
-            try:
-                changes[key] = parse_tau_range(value, f"{where}.tau_range")
-            except ValueError as error:
-                raise NetworkConfigError(str(error)) from error
-        elif key in ("learning_rate", "leaky_slope"):
-            if not isinstance(value, int | float) or value <= 0:
-                raise NetworkConfigError(f"{where}.{key} must be a positive number")
-            changes[key] = float(value)
-        elif key in (
-            "time_skip",
-            "params",
-            "scales",
-            "projected_loss_spectrum",
-            "projected_loss_polarisation",
-        ):
-            if not isinstance(value, bool):
-                raise NetworkConfigError(f"{where}.{key} must be true or false")
-            changes[key] = value
-        elif key == "projected_loss_frequencies":
-            values = value if isinstance(value, list | tuple) else [value]
-            if not values or not all(isinstance(v, int | float) and 0 <= v <= 1 for v in values):
-                raise NetworkConfigError(f"{where}.{key} must be numbers in [0, 1] (units of k)")
-            changes[key] = tuple(float(v) for v in values)
-        elif key == "projected_loss_multipoles":
-            values = value if isinstance(value, list | tuple) else [value]
-            if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 2 for v in values):
-                raise NetworkConfigError(f"{where}.{key} must be integer multipoles >= 2")
-            changes[key] = tuple(values)
-        elif key == "projected_loss_k_max":
-            if not isinstance(value, int | float) or value <= 0:
-                raise NetworkConfigError(f"{where}.{key} must be a positive k in 1/Mpc")
-            changes[key] = float(value)
-        elif key in ("time_inputs", "k_bases"):
-            changes[key] = tuple(value)
-        elif key == "trainable_layers":
-            values = value if isinstance(value, list | tuple) else [value]
-            if not values or not all(isinstance(v, str) and v for v in values):
-                raise NetworkConfigError(
-                    f"{where}.trainable_layers must be a list of layer names (e.g. [output])"
-                )
-            changes[key] = tuple(values)
-        elif key == "output_transform":
-            if value not in OUTPUT_TRANSFORMS:
-                raise NetworkConfigError(
-                    f"{where}.output_transform must be one of {OUTPUT_TRANSFORMS}"
-                )
-            changes[key] = value
-        elif key == "conv_branches":
-            changes[key] = _conv_branches(value, f"{where}.conv_branches")
-        elif key == "search":
-            changes[key] = _search(value, f"{where}.search")
-    config = replace(base, **changes)
-    if (config.output_std_floor or config.output_std_cap) and config.output_transform != "affine_k":
-        raise NetworkConfigError(
-            f"{where}.output_std_floor and output_std_cap need output_transform: affine_k "
-            f"(this network uses {config.output_transform})"
-        )
-    if config.output_std_cap and config.output_std_cap < config.output_std_floor:
-        raise NetworkConfigError(f"{where}.output_std_cap must not be below output_std_floor")
-    if config.projected_loss_spectrum and not config.projected_loss_multipoles:
-        raise NetworkConfigError(
-            f"{where}.projected_loss_spectrum needs projected_loss_multipoles "
-            "(the multipoles whose relative C_l errors the loss adds)"
-        )
-    if config.projected_loss_te_weight and not config.projected_loss_spectrum:
-        raise NetworkConfigError(
-            f"{where}.projected_loss_te_weight weighs TE errors beside the relative TT ones "
-            "of the spectrum projection: set projected_loss_spectrum: true and its multipoles"
-        )
-    if config.projected_loss_polarisation and not config.projected_loss_spectrum:
-        raise NetworkConfigError(
-            f"{where}.projected_loss_polarisation projects onto relative EE errors: set "
-            "projected_loss_spectrum: true and its multipoles"
-        )
-    if config.projected_loss_shift_weight and not (
-        config.projected_loss_spectrum and config.projected_loss_shift_matrix
-    ):
-        raise NetworkConfigError(
-            f"{where}.projected_loss_shift_weight needs the spectrum projection and "
-            "projected_loss_shift_matrix (print one with `cosmicnet shift-matrix`)"
-        )
-    if config.projected_loss_frequency_weight and not config.projected_loss_multipoles:
-        raise NetworkConfigError(
-            f"{where}.projected_loss_frequency_weight goes with projected_loss_multipoles; "
-            "without them projected_loss_weight already weighs the frequency projection"
-        )
+        changes[key] = FIELD_PARSERS[key](value, f"{where}.{key}")
+    config = replace(DEFAULTS[name], **changes)
     if not config.source:
         config = replace(config, source=name)
-    if config.projected_loss_polarisation and config.source != POLARISATION_SOURCE:
-        raise NetworkConfigError(
-            f"{where}.projected_loss_polarisation is for the polarisation source "
-            f"{POLARISATION_SOURCE} "
-            f"(this network predicts {config.source})"
-        )
+    _check_consistency(config, where)
     try:
         config.inputs  # noqa: B018 - validates the input names
         config.projection  # noqa: B018 - validates the projection's terms
     except ValueError as error:
         raise NetworkConfigError(f"{where}: {error}") from error
     return config
+
+
+_CONSISTENCY: tuple[tuple[Callable[[NetworkConfig], bool], str], ...] = (
+    (
+        lambda c: bool(c.output_std_floor or c.output_std_cap) and c.output_transform != "affine_k",
+        "output_std_floor and output_std_cap need output_transform: affine_k",
+    ),
+    (
+        lambda c: bool(c.output_std_cap) and c.output_std_cap < c.output_std_floor,
+        "output_std_cap must not be below output_std_floor",
+    ),
+    (
+        lambda c: c.projected_loss_spectrum and not c.projected_loss_multipoles,
+        "projected_loss_spectrum needs projected_loss_multipoles "
+        "(the multipoles whose relative C_l errors the loss adds)",
+    ),
+    (
+        lambda c: bool(c.projected_loss_te_weight) and not c.projected_loss_spectrum,
+        "projected_loss_te_weight weighs TE errors beside the relative TT ones of the "
+        "spectrum projection: set projected_loss_spectrum: true and its multipoles",
+    ),
+    (
+        lambda c: c.projected_loss_polarisation and not c.projected_loss_spectrum,
+        "projected_loss_polarisation projects onto relative EE errors: set "
+        "projected_loss_spectrum: true and its multipoles",
+    ),
+    (
+        lambda c: (
+            bool(c.projected_loss_shift_weight)
+            and not (c.projected_loss_spectrum and c.projected_loss_shift_matrix)
+        ),
+        "projected_loss_shift_weight needs the spectrum projection and "
+        "projected_loss_shift_matrix (print one with `cosmicnet shift-matrix`)",
+    ),
+    (
+        lambda c: bool(c.projected_loss_frequency_weight) and not c.projected_loss_multipoles,
+        "projected_loss_frequency_weight goes with projected_loss_multipoles; without them "
+        "projected_loss_weight already weighs the frequency projection",
+    ),
+    (
+        lambda c: c.projected_loss_polarisation and c.source != POLARISATION_SOURCE,
+        f"projected_loss_polarisation is for the polarisation source {POLARISATION_SOURCE}",
+    ),
+)
+"""Settings that only make sense together: (violated, message)."""
+
+
+def _check_consistency(config: NetworkConfig, where: str) -> None:
+    """Raise NetworkConfigError naming the first pair of settings that do not fit."""
+    for violated, message in _CONSISTENCY:
+        if violated(config):
+            raise NetworkConfigError(
+                f"{where}.{message} (this network: source {config.source}, "
+                f"output_transform {config.output_transform})"
+            )
 
 
 def _shift_matrix(value: Any, where: str) -> tuple[tuple[str, tuple[float, ...]], ...]:
