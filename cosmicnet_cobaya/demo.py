@@ -35,29 +35,44 @@ def demo_points(count: int, seed: int = 1) -> list[dict[str, float]]:
     return points
 
 
-def _evaluate(info: dict[str, Any], theory_name: str) -> dict[str, Any]:
+CLASSNET = "cosmicnet_cobaya.ClassNet"
+SAMPLED = ("omega_b", "omega_cdm", "H0", "n_s", "tau_reio", "logA")
+
+
+def _model(theory: dict[str, Any], packages_path: Any, derived: tuple[str, ...] = ()) -> Any:
+    """One Cobaya model per theory, its parameters free (wide priors), spectra requested."""
+    info = model_info(theory, BEST_FIT, packages_path)
+    for name in SAMPLED + (("A_planck",) if packages_path is not None else ()):
+        info["params"][name] = {"prior": {"min": -1e3, "max": 1e3}, "drop": name == "logA"}
+    for name in derived:
+        info["params"][name] = None
     model = get_model(info)
     model.add_requirements({"Cl": CL_REQUEST})
+    return model
+
+
+def _evaluate(model: Any, point: dict[str, float]) -> dict[str, Any]:
+    values = {name: point[name] for name in model.parameterization.sampled_params()}
     start = time.perf_counter()
-    loglikes, derived = model.loglikes({}, return_derived=True)
+    loglikes, derived = model.loglikes(values, return_derived=True)
     seconds = time.perf_counter() - start
-    result = {
+    classnet = model.theory.get(CLASSNET)
+    return {
         "cl": model.provider.get_Cl(ell_factor=False, units="1"),
         "chi2": float(-2 * sum(loglikes)),
         "seconds": seconds,
         "derived": dict(zip(model.parameterization.derived_params(), derived, strict=True)),
+        "steps": classnet.get_step_timings() if classnet is not None else {},
     }
-    if theory_name == "cosmicnet_cobaya.ClassNet":
-        result["steps"] = model.theory[theory_name].get_step_timings()
-    model.close()
-    return result
 
 
 def run_demo(sources: str, non_linear: str, n_points: int) -> None:
     """Compare ClassNet (``sources``) with classy at ``n_points`` points."""
     packages_path = find_packages_path()
     extra_args = {**LCDM_EXTRA_ARGS, "non_linear": non_linear}
+    classy_model = _model({"classy": {"extra_args": extra_args}}, packages_path)
     classnet = {"extra_args": extra_args, "sources": sources}
+    classnet_model = _model({CLASSNET: classnet}, packages_path, derived=("cosmicnet_served",))
     print(
         f"\nClassNet (sources: {sources}) vs classy, non_linear={non_linear}, lensed C_l to "
         f"l={L_MAX}; max relative difference over 2 <= l <= {L_MAX} (TE: relative to "
@@ -71,12 +86,8 @@ def run_demo(sources: str, non_linear: str, n_points: int) -> None:
     )
     steps: dict[str, float] = {}
     for index, point in enumerate(demo_points(n_points)):
-        reference = _evaluate(
-            model_info({"classy": {"extra_args": extra_args}}, point, packages_path), "classy"
-        )
-        info = model_info({"cosmicnet_cobaya.ClassNet": classnet}, point, packages_path)
-        info["params"]["cosmicnet_served"] = None
-        net = _evaluate(info, "cosmicnet_cobaya.ClassNet")
+        reference = _evaluate(classy_model, point)
+        net = _evaluate(classnet_model, point)
         differences = max_relative_differences(reference["cl"], net["cl"], 2, L_MAX)
         dchi2 = net["chi2"] - reference["chi2"] if packages_path is not None else float("nan")
         label = "best fit" if index == 0 else f"{index}"
@@ -90,6 +101,8 @@ def run_demo(sources: str, non_linear: str, n_points: int) -> None:
     print(
         "ClassNet steps of the last point: " + ", ".join(f"{k} {v:.3f} s" for k, v in steps.items())
     )
+    for model in (classy_model, classnet_model):
+        model.close()
 
 
 def main(argv: list[str] | None = None) -> None:
