@@ -484,7 +484,7 @@ def _check_consistency(config: NetworkConfig, where: str) -> None:
     for violated, message in _CONSISTENCY:
         if violated(config):
             raise NetworkConfigError(
-                f"{where}.{message} (this network: source {config.source}, "
+                f"{where}.{message} (this network predicts {config.source}, "
                 f"output_transform {config.output_transform})"
             )
 
