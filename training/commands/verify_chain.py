@@ -85,10 +85,11 @@ def run(args: argparse.Namespace) -> int:
     done = done_points(args.out)
     chain_logpost = -chain.samples["minuslogpost"].to_numpy(dtype=float)[rows]
     exact = np.array([done[slot]["logpost"] for slot in range(len(rows))])
-    names = chain.sampled + chain.derived
+    stds = chain.stds()
+    names = [name for name in chain.sampled + chain.derived if stds[name] > 0.0]
     values = {name: chain.samples[name].to_numpy(dtype=float)[rows] for name in names}
     log_ratio = exact - chain_logpost
-    summary = summarise_reweighting(values, log_ratio, chain.stds(), TARGETS)
+    summary = summarise_reweighting(values, log_ratio, stds, TARGETS)
     summary.update(chain=args.prefix, burn_in=args.burn_in, seed=args.seed, figures=[])
     try:
         summary["figures"].append(_plot(args, chain.sampled, values, log_ratio).name)
