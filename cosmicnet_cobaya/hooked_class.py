@@ -97,8 +97,16 @@ class HookedClass:
         except BaseException:
             cosmo.struct_cleanup()
             raise
-        for name, seconds in bridge.run_downstream(cosmo, levels, self.hmcode_stride):
-            timings[name] = seconds
+        try:
+            for name, seconds in bridge.run_downstream(cosmo, levels, self.hmcode_stride):
+                timings[name] = seconds
+        except classy.CosmoComputationError as error:
+            # CLASS failed on the provided sources (say HMcode on a network's P(k)):
+            # the point goes to CLASS itself, which rejects it only where classy would.
+            cosmo.struct_cleanup()
+            self._declined(SourcesDeclinedError(f"CLASS failed on the provided sources: {error}"),
+                           levels)  # fmt: skip
+            return
         self.last_timings = timings
         self.last_served = True
         self._held_pars = dict(cosmo.pars)

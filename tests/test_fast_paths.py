@@ -199,3 +199,41 @@ def test_domain_comes_before_the_k_range(network_provider):
     inside = _hooked(network_provider, 1, **beyond)
     with pytest.raises(NetworkSetError, match="lower l_max / P_k_max"):
         inside.compute()
+
+
+class _InflatedMatterSources(ClassSourceProvider):
+    """CLASS's sources with delta_m and delta_cb inflated 1e4 times: HMcode fails on them."""
+
+    def sources_for(self, cosmo, prepared):
+        from cosmicnet_cobaya.sources import SourceGrid
+
+        grid = super().sources_for(cosmo, prepared)
+        values = {name: grid.values[name] * (1e4 if name.startswith("delta") else 1.0)
+                  for name in grid.values}  # fmt: skip
+        return SourceGrid(k=grid.k, values=values)
+
+
+@pytest.mark.slow
+def test_a_class_failure_on_provided_sources_falls_back_to_class():
+    """A point inside the domain that CLASS rejects only because of the provided sources
+    is computed by CLASS itself (fallback), or rejected under ``reject``."""
+    point = {name: BEST_FIT[name] for name in ("omega_b", "omega_cdm", "H0", "tau_reio")}
+    settings = {"output": "mPk", **LCDM_EXTRA_ARGS, "non_linear": "hmcode", "z_max_pk": 1.0,
+                "P_k_max_1/Mpc": 1.0, "A_s": 2.1e-9, "n_s": 0.966, **point}  # fmt: skip
+    hooked = HookedClass()
+    hooked.source_provider = _InflatedMatterSources()
+    hooked.set(settings)
+    hooked.compute()
+    assert not hooked.last_served and hooked.declined_count == 1
+    reference = classy_module.Class()
+    reference.set(settings)
+    reference.compute()
+    assert hooked.sigma8() == reference.sigma8()
+    rejecting = HookedClass()
+    rejecting.source_provider = _InflatedMatterSources()
+    rejecting.on_decline = "reject"
+    rejecting.set(settings)
+    with pytest.raises(classy_module.CosmoComputationError, match="CLASS failed on the provided"):
+        rejecting.compute()
+    for cosmo in (hooked, reference, rejecting):
+        cosmo.struct_cleanup()
