@@ -108,12 +108,12 @@ def _planted(params: dict[str, float], x: np.ndarray, k: np.ndarray) -> np.ndarr
     return (0.3 + ub - 0.5 * uc + 0.7 * ub * uc) * shape_x * shape_k + uc**2 * shape_x * 0.1
 
 
-def _planted_problem(smoke_data):
-    """40 cosmologies whose residual is :func:`_planted`, and a set that predicts them."""
+def _scattered(smoke_data, source: str, seed: int) -> tuple[list, np.ndarray]:
+    """40 smoke cosmologies (cycled) with omega_b, omega_cdm redrawn across the box."""
     with open_set(smoke_data / "training.h5") as data:
-        base = [data.cosmology(int(i), targets=("t1",)) for i in data.indices]
+        base = [data.cosmology(int(i), targets=(source,)) for i in data.indices]
         k = data.k
-    rng = np.random.default_rng(3)
+    rng = np.random.default_rng(seed)
     cosmologies = []
     for n in range(40):
         cosmology = base[n % len(base)]
@@ -122,6 +122,23 @@ def _planted_problem(smoke_data):
         params["omega_cdm"] = 0.11933 + 0.00455 * rng.uniform(-1, 1)
         features = dataclasses.replace(cosmology.features, params=params)
         cosmologies.append(dataclasses.replace(cosmology, features=features))
+    return cosmologies, k
+
+
+def _fake_set(name: str, tau_range: tuple, k: np.ndarray, predict) -> SimpleNamespace:
+    """A stand-in network set with one network ``name`` whose prediction is ``predict``."""
+    entry = SimpleNamespace(source=name, tau_range=tau_range)
+    domain = {"omega_b": [0.02172, 0.02312], "omega_cdm": [0.11478, 0.12388]}
+    return SimpleNamespace(
+        metadata=SimpleNamespace(networks={name: entry}, param_names=("omega_b", "omega_cdm"),
+                                 domain=domain),
+        corrections={}, k=k, predict=predict,
+    )  # fmt: skip
+
+
+def _planted_problem(smoke_data):
+    """40 cosmologies whose residual is :func:`_planted`, and a set that predicts them."""
+    cosmologies, k = _scattered(smoke_data, "t1", seed=3)
 
     def predict(name, features, bases):
         x = features.tau / features.scalars["tau_rec"]
@@ -129,14 +146,7 @@ def _planted_problem(smoke_data):
         target = next(c for c in cosmologies if c.features is features).targets["t1"]
         return mask, target[mask] - _planted(features.params, x[mask], k)
 
-    entry = SimpleNamespace(source="t1", tau_range=(0.0, 1.5))
-    domain = {"omega_b": [0.02172, 0.02312], "omega_cdm": [0.11478, 0.12388]}
-    fake_set = SimpleNamespace(
-        metadata=SimpleNamespace(networks={"t1": entry}, param_names=("omega_b", "omega_cdm"),
-                                 domain=domain),
-        corrections={}, k=k, predict=predict,
-    )  # fmt: skip
-    return fake_set, cosmologies
+    return _fake_set("t1", (0.0, 1.5), k, predict), cosmologies
 
 
 def test_fit_recovers_a_planted_residual(smoke_data):
@@ -150,18 +160,7 @@ def test_fit_recovers_a_planted_residual(smoke_data):
 
 def test_relative_fit_recovers_a_planted_relative_error_up_to_today(smoke_data):
     """A matter-like network serving up to today: its relative error is fitted and removed."""
-    with open_set(smoke_data / "training.h5") as data:
-        base = [data.cosmology(int(i), targets=("delta_m",)) for i in data.indices]
-        k = data.k
-    rng = np.random.default_rng(5)
-    cosmologies = []
-    for n in range(40):
-        cosmology = base[n % len(base)]
-        params = dict(cosmology.features.params)
-        params["omega_b"] = 0.02242 + 0.0007 * rng.uniform(-1, 1)
-        params["omega_cdm"] = 0.11933 + 0.00455 * rng.uniform(-1, 1)
-        features = dataclasses.replace(cosmology.features, params=params)
-        cosmologies.append(dataclasses.replace(cosmology, features=features))
+    cosmologies, k = _scattered(smoke_data, "delta_m", seed=5)
 
     def relative_error(params, x):
         return 0.05 * _planted(params, x / x[-1], k)
@@ -171,13 +170,7 @@ def test_relative_fit_recovers_a_planted_relative_error_up_to_today(smoke_data):
         target = next(c for c in cosmologies if c.features is features).targets["delta_m"]
         return np.ones(x.size, bool), target / (1.0 + relative_error(features.params, x))
 
-    entry = SimpleNamespace(source="delta_m", tau_range=(0.0, None))
-    domain = {"omega_b": [0.02172, 0.02312], "omega_cdm": [0.11478, 0.12388]}
-    fake_set = SimpleNamespace(
-        metadata=SimpleNamespace(networks={"delta_m": entry}, param_names=("omega_b", "omega_cdm"),
-                                 domain=domain),
-        corrections={}, k=k, predict=predict,
-    )  # fmt: skip
+    fake_set = _fake_set("delta_m", (0.0, None), k, predict)
     settings = CorrectionSettings(
         degree=2, x_size=400, k_max=k[-1], max_rank=8, mode="relative", end_margin=0.05
     )
@@ -220,13 +213,7 @@ def test_log_mode_emulates_a_smooth_source_whatever_the_network_error(smoke_data
         noise = 1.0 + 0.03 * np.random.default_rng(id(features) % 1000).normal(size=(1, k.size))
         return np.ones(features.tau.size, bool), truths[id(features)] * noise
 
-    entry = SimpleNamespace(source="delta_m", tau_range=(0.0, None))
-    domain = {"omega_b": [0.02172, 0.02312], "omega_cdm": [0.11478, 0.12388]}
-    fake_set = SimpleNamespace(
-        metadata=SimpleNamespace(networks={"delta_m": entry}, param_names=("omega_b", "omega_cdm"),
-                                 domain=domain),
-        corrections={}, k=k, predict=predict,
-    )  # fmt: skip
+    fake_set = _fake_set("delta_m", (0.0, None), k, predict)
     settings = CorrectionSettings(
         degree=2, x_size=300, x_min=float(x_rows[x_rows.size // 2]), x_spacing="geometric",
         k_max=k[-1], max_rank=64, tolerance=1e-14, mode="log",
