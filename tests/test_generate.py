@@ -137,17 +137,23 @@ def test_stored_data_equal_class_and_feature_code(complete_run: Path) -> None:
         assert np.max(np.abs(stored - expected)) <= 1e-6 * scale, name
 
 
+def _wait_for_staged(out: Path, count: int, timeout: float = 120.0) -> list[Path]:
+    """The staged cosmology files of a running generate, once ``count`` exist (or at timeout)."""
+    deadline = time.monotonic() + timeout
+    staged: list[Path] = []
+    while time.monotonic() < deadline and len(staged) < count:
+        time.sleep(0.05)
+        staged = list((out / STAGING).rglob("c*.h5")) if (out / STAGING).exists() else []
+    return staged
+
+
 def test_killed_run_resumes_without_duplicates(tmp_path: Path, capsys) -> None:
     out = tmp_path / "killed"
     command = [*COSMICNET, "generate", str(SMOKE), "--out", str(out), "--workers", "2"]
     process = subprocess.Popen(
         command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    deadline = time.monotonic() + 120
-    staged = []
-    while time.monotonic() < deadline and len(staged) < 2:
-        time.sleep(0.05)
-        staged = list((out / STAGING).rglob("c*.h5")) if (out / STAGING).exists() else []
+    staged = _wait_for_staged(out, count=2)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     assert len(staged) >= 2, "the run did not store anything before the deadline"
@@ -178,11 +184,7 @@ def test_ctrl_c_stops_the_run_and_stores_what_is_done(tmp_path: Path, capsys) ->
         # a shell's background job inherits SIGINT ignored; a terminal's Ctrl-C does not
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (
-        (out / STAGING).exists() and list((out / STAGING).rglob("c*.h5"))
-    ):
-        time.sleep(0.05)
+    _wait_for_staged(out, count=1)
     os.killpg(process.pid, signal.SIGINT)
     try:
         _, stderr = process.communicate(timeout=60)
@@ -339,11 +341,7 @@ def test_a_worker_killed_mid_point_loses_only_that_point(tmp_path: Path, capsys)
         command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     parent = psutil.Process(process.pid)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (
-        (out / STAGING).exists() and list((out / STAGING).rglob("c*.h5"))
-    ):
-        time.sleep(0.05)  # from the first stored point on, both workers compute
+    _wait_for_staged(out, count=1)  # from the first stored point on, both workers compute
     workers = [p for p in parent.children(recursive=True) if "spawn" in " ".join(p.cmdline())]
     assert workers, "no worker process running"
     workers[0].kill()
