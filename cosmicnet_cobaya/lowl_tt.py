@@ -24,6 +24,8 @@ import numpy as np
 from cobaya.likelihood import Likelihood
 from cobaya.log import LoggedError
 
+from cosmicnet_cobaya.planck import folders_above
+
 DATA_FILES = ("CTT_bin_low_ell_2018.dat", "blmin_low_ell.dat", "blmax_low_ell.dat",
               "bweight_low_ell.dat", "plmin_low_ell.dat")  # fmt: skip
 ENVIRONMENT_VARIABLE = "COSMICNET_LOWL_TT_BINS"
@@ -40,12 +42,7 @@ def find_data_folder(data_folder: str | None, start: Path | None = None) -> Path
     if given:
         candidates = [Path(given).expanduser()]
     else:
-        origins = (start or Path.cwd(), Path(__file__).resolve().parent)
-        candidates = [
-            folder / DEFAULT_LOCATION
-            for origin in origins
-            for folder in (origin.resolve(), *origin.resolve().parents)
-        ]
+        candidates = [folder / DEFAULT_LOCATION for folder in folders_above(start)]
     for path in candidates:
         if all((path / name).is_file() for name in DATA_FILES):
             return path

@@ -33,6 +33,15 @@ def _has_plik_lite(path: Path) -> bool:
     return (path / PLIK_LITE_DATA).is_file()
 
 
+def folders_above(start: Path | None = None) -> list[Path]:
+    """``start`` (default: the working directory) and its parents, then this package's
+    folder and its parents: where data kept outside the project is looked for."""
+    origins = (start or Path.cwd(), Path(__file__).resolve().parent)
+    return [
+        folder for origin in origins for folder in (origin.resolve(), *origin.resolve().parents)
+    ]
+
+
 def find_packages_path(start: Path | None = None) -> Path | None:
     """A Cobaya packages_path holding the Planck 2018 plik_lite data, or None.
 
@@ -43,11 +52,9 @@ def find_packages_path(start: Path | None = None) -> Path | None:
     candidates: list[Path] = []
     if os.environ.get("COBAYA_PACKAGES_PATH"):
         candidates.append(Path(os.environ["COBAYA_PACKAGES_PATH"]))
-    for origin in (start or Path.cwd(), Path(__file__).resolve().parent):
-        origin = origin.resolve()
-        for folder in (origin, *origin.parents):
-            candidates.append(folder / "shared" / "cobaya_packages")
-            candidates.append(folder / "cobaya_packages")
+    for folder in folders_above(start):
+        candidates.append(folder / "shared" / "cobaya_packages")
+        candidates.append(folder / "cobaya_packages")
     for candidate in candidates:
         if _has_plik_lite(candidate):
             return candidate.resolve()

@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 import yaml
 
+from cosmicnet_cobaya.hooked_class import SERVED_PARAMETER
+
 log = logging.getLogger(__name__)
 
 CLASSNET_ONLY_OPTIONS = ("sources", "networks", "out_of_domain", "hmcode_stride", "fast_primordial")
@@ -106,15 +108,11 @@ def classy_info(info: Mapping[str, Any]) -> dict[str, Any]:
     """The chain's input with Cobaya's classy in place of ClassNet (same extra_args)."""
     name = theory_name(info)
     theories = dict(info["theory"])
-    options = {k: v for k, v in (theories.pop(name) or {}).items()}
+    options = dict(theories.pop(name) or {})
     for key in (*CLASSNET_ONLY_OPTIONS, "external", "python_path", "version", "path"):
         options.pop(key, None)
     theories["classy"] = options
-    params = {
-        key: value
-        for key, value in info.get("params", {}).items()
-        if key not in ("cosmicnet_served",)
-    }
+    params = {k: v for k, v in info.get("params", {}).items() if k != SERVED_PARAMETER}
     keep = ("likelihood", "prior", "packages_path", "debug")
     return {
         **{key: info[key] for key in keep if key in info},
