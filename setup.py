@@ -1,9 +1,7 @@
 """Build of the compiled bridge into classy (metadata lives in setup.cfg).
 
-The bridge is compiled against the headers that classy ships, so classy must
-already be installed in the build environment: install with
-``pip install --no-build-isolation .`` after ``pip install classy==3.4.1.0``
-(the Makefile does this).
+The bridge is compiled against the headers that classy ships; classy is a
+build requirement in pyproject.toml, so ``pip install .`` works in one step.
 """
 
 import os
@@ -20,8 +18,9 @@ def classy_include_dirs() -> list[str]:
     except ImportError as error:  # pragma: no cover - build-time guard
         raise SystemExit(
             f"cosmicnet_cobaya compiles against classy's headers, but `import classy` "
-            f"failed ({error}): run `pip install classy==3.4.1.0 scipy` first, then "
-            "`pip install --no-build-isolation .`"
+            f"failed ({error}): build with `pip install .` (pyproject.toml lists classy "
+            "as a build requirement), or install classy==3.4.1.0 before a "
+            "`--no-build-isolation` build"
         ) from error
     root = os.path.dirname(classy.__file__)
     candidates = [
