@@ -27,20 +27,20 @@ import numpy as np
 
 from cosmicnet_cobaya.classnet import DEFAULT_NETWORKS
 from cosmicnet_cobaya.features import CosmologyFeatures, KBases
+from cosmicnet_cobaya.networks.accuracy import L_RANGE
 from cosmicnet_cobaya.networks.provider import NetworkSourceProvider
 from cosmicnet_cobaya.planck import BEST_FIT, find_packages_path
-from training.dataset import open_set
-from training.plik import PlikLite
-from training.validate import (
+from training.evaluation.plik import PlikLite
+from training.evaluation.validate import (
     PairRunner,
     ValidationSettings,
     errors_in_planck_units,
     spectrum_errors,
 )
+from training.generation.dataset import open_set
 
 logger = logging.getLogger("error_budget")
 
-L_RANGE = (30, 2500)
 ALL_NETWORKS = "all networks"
 NO_NETWORK = "stored sources only"
 

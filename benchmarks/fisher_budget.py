@@ -30,13 +30,18 @@ from error_budget import ALL_NETWORKS, NO_NETWORK, MixedNetworks
 from cosmicnet_cobaya.classnet import DEFAULT_NETWORKS
 from cosmicnet_cobaya.networks.provider import NetworkSourceProvider
 from cosmicnet_cobaya.planck import BEST_FIT, find_packages_path
-from training.config import parse_config
-from training.cosmology import compute_cosmology
-from training.dataset import open_set
-from training.fisher import posterior_shift
-from training.plik import PlikLite
-from training.storage import read_family
-from training.validate import PairRunner, ValidationSettings, fisher_points, plik_fisher_inputs
+from training.configuration.family import parse_config
+from training.evaluation.fisher import posterior_shift
+from training.evaluation.plik import PlikLite
+from training.evaluation.validate import (
+    PairRunner,
+    ValidationSettings,
+    fisher_points,
+    plik_fisher_inputs,
+)
+from training.generation.cosmology import compute_cosmology
+from training.generation.dataset import open_set
+from training.generation.storage import read_family
 
 logger = logging.getLogger("fisher_budget")
 

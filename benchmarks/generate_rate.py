@@ -18,9 +18,9 @@ import shutil
 import time
 from pathlib import Path
 
-from training.config import parse_config, read_yaml
-from training.dataset import open_set
-from training.runner import generate, prepare_family
+from training.configuration.family import parse_config, read_yaml
+from training.generation.dataset import open_set
+from training.generation.runner import generate, prepare_family
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -24,9 +24,9 @@ import numpy as np
 from cosmicnet_cobaya.hook import bridge
 from cosmicnet_cobaya.hooked_class import HookedClass
 from cosmicnet_cobaya.sources import SourceGrid
-from training.config import StorageSpec, load_config
-from training.cosmology import compute_cosmology
-from training.kgrid import build_k_grid
+from training.configuration.family import StorageSpec, load_config
+from training.generation.cosmology import compute_cosmology
+from training.generation.kgrid import build_k_grid
 
 ROOT = Path(__file__).resolve().parent.parent
 logger = logging.getLogger("kgrid_floor")

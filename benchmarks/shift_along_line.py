@@ -34,9 +34,9 @@ from cosmicnet_cobaya.classnet import DEFAULT_NETWORKS
 from cosmicnet_cobaya.networks.network_set import read_metadata
 from cosmicnet_cobaya.networks.provider import NetworkSourceProvider
 from cosmicnet_cobaya.planck import BEST_FIT, find_packages_path
-from training.fisher import posterior_shift
-from training.plik import PlikLite
-from training.validate import (
+from training.evaluation.fisher import posterior_shift
+from training.evaluation.plik import PlikLite
+from training.evaluation.validate import (
     PairRunner,
     ValidationSettings,
     draw_points,

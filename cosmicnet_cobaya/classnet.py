@@ -17,6 +17,7 @@ from cobaya.theories.classy import classy
 
 from cosmicnet_cobaya.hook.bridge import classy as classy_module
 from cosmicnet_cobaya.hooked_class import PRIMORDIAL_PARAMETERS, SERVED_PARAMETER, HookedClass
+from cosmicnet_cobaya.networks.accuracy import AccuracyReport
 from cosmicnet_cobaya.networks.network_set import NetworkSetError
 from cosmicnet_cobaya.networks.provider import NetworkSourceProvider
 from cosmicnet_cobaya.sources import ClassSourceProvider, SourceProvider
@@ -31,45 +32,9 @@ DEFAULT_NETWORKS = Path(__file__).resolve().parent / "data" / "default_networks"
 """The network set used with ``networks: null``: the shipped LCDM set."""
 
 
-ACCURACY_FIGURES: tuple[tuple[str, str, str, bool], ...] = (
-    ("tt_fraction_within_0.3pct_l30_2500", "TT within 0.3% for {} of them", "{:.0%}", True),
-    (
-        "max_abs_error_in_planck_sigma",
-        "largest binned error {} of the plik_lite error",
-        "{:.3f}",
-        False,
-    ),
-    (
-        "max_abs_error_in_per_l_planck_sigma",
-        "largest per-l error {} of the Planck error",
-        "{:.3f}",
-        False,
-    ),
-    ("max_abs_shift_in_sigma", "largest Fisher shift {} sigma", "{:.3f}", False),
-    ("pk_lin_fraction_within_0.5pct", "linear P(k, z) within 0.5% for {} of them", "{:.0%}", True),
-    ("pk_nl_fraction_within_1pct", "non-linear P(k, z) within 1% for {} of them", "{:.0%}", True),
-    ("sigma8_max_abs_rel_error", "largest sigma8 error {}", "{:.1e}", False),
-    ("S8_max_abs_rel_error", "largest S8 error {}", "{:.1e}", False),
-)
-"""Recorded accuracy figures: key, wording, number format, whether larger is better."""
-
-
 def describe_accuracy(report: dict) -> str:
     """The recorded figures of one validation, each with its target and whether it is met."""
-    targets = report.get("targets", {})
-    parts = []
-    for key, wording, number, larger_is_better in ACCURACY_FIGURES:
-        if key not in report:
-            continue
-        text = wording.format(number.format(report[key]))
-        if key in targets:
-            target = targets[key]
-            met = report[key] >= target if larger_is_better else report[key] < target
-            relation = ">=" if larger_is_better else "<"
-            verdict = "met" if met else "MISSED"
-            text += f" (target {relation} {number.format(target)}: {verdict})"
-        parts.append(text)
-    return ", ".join(parts)
+    return AccuracyReport.from_dict(report).describe()
 
 
 class ClassNet(classy):
@@ -229,10 +194,11 @@ class ClassNet(classy):
     def _report_accuracy(self, accuracy: dict) -> None:
         """Log the set's recorded validation; warn, naming the missed targets, if any."""
         for mode, report in accuracy.items():
-            figures = describe_accuracy(report)
+            recorded = AccuracyReport.from_dict(report)
+            figures = recorded.describe()
             what = "matter power" if mode == "matter" else f"{mode} non-linear"
-            header = f"{report.get('n_cosmologies')} test cosmologies ({what})"
-            if report.get("meets_targets"):
+            header = f"{recorded.n_cosmologies} test cosmologies ({what})"
+            if recorded.meets_targets:
                 self.log.info("Network set validated on %s: %s", header, figures)
             else:
                 self.log.warning(

@@ -17,9 +17,9 @@ from cobaya.model import get_model
 
 from cosmicnet_cobaya.classnet import DEFAULT_NETWORKS
 from cosmicnet_cobaya.compare import max_relative_differences
+from cosmicnet_cobaya.networks.accuracy import L_MAX
 from cosmicnet_cobaya.planck import BEST_FIT, LCDM_EXTRA_ARGS, find_packages_path, model_info
 
-L_MAX = 2508
 CL_REQUEST = {"tt": L_MAX, "te": L_MAX, "ee": L_MAX, "pp": L_MAX}
 SIGMA = {"omega_b": 0.00015, "omega_cdm": 0.0012, "H0": 0.54, "n_s": 0.0042, "tau_reio": 0.0073}
 """Planck 2018 1-sigma errors, for drawing the extra points."""

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 from scipy.interpolate import CubicSpline
 
+from cosmicnet_cobaya.errors import CosmicNetError
 from cosmicnet_cobaya.hook.bridge import output_table
 
 logger = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ _DERIVED_SCALARS = ("tau_rec", "conf_time_reio", "rs_rec", "ds_rec", "ra_rec", "
 _TAU_COLUMN = "conf. time [Mpc]"
 
 
-class FeatureError(ValueError):
+class FeatureError(CosmicNetError, ValueError):
     """The classy object cannot provide the network inputs."""
 
 

@@ -16,14 +16,15 @@ from typing import Any, Protocol
 import numpy as np
 from scipy.interpolate import CubicSpline
 
+from cosmicnet_cobaya.errors import CosmicNetError
 from cosmicnet_cobaya.hook.bridge import PreparedPerturbations, classy, read_sources
 
 
-class SourceGridError(ValueError):
+class SourceGridError(CosmicNetError, ValueError):
     """A provider's sources cannot serve the prepared cosmology."""
 
 
-class SourcesDeclinedError(RuntimeError):
+class SourcesDeclinedError(CosmicNetError, RuntimeError):
     """A provider declines a point it cannot serve reliably.
 
     Raised for points outside a network set's training domain, or when a

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import helpers
 import pytest
 
 from cosmicnet_cobaya.planck import find_packages_path
@@ -43,4 +44,23 @@ def smoke_networks(smoke_data, tmp_path_factory) -> Path:
     argv = ["train", str(SMOKE), "--data", str(smoke_data), "--out", str(out)]
     argv += ["--only", "t0,t0_late,t1,t1_late,t2,t2_late,phi_plus_psi", "--no-progress"]
     assert main(argv) == 0
+    return out
+
+
+@pytest.fixture(scope="session")
+def trained_set(tmp_path_factory):
+    """A toy network set trained for one epoch on synthetic data."""
+    from training.configuration.networks import parse_networks_config
+    from training.learning.pipeline import train_network_set
+
+    out = tmp_path_factory.mktemp("netset")
+    train_network_set(
+        parse_networks_config(helpers.TINY),
+        helpers.SyntheticSet(3, seed=1),
+        helpers.SyntheticSet(2, seed=2),
+        out,
+        {"class_precision": {}},
+        {"H0": [60.0, 75.0]},
+        progress=False,
+    )
     return out

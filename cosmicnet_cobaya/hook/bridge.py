@@ -19,11 +19,13 @@ from typing import Any
 
 import numpy as np
 
+from cosmicnet_cobaya.errors import CosmicNetError
+
 SUPPORTED_CLASSY_VERSION = "3.4.1.0"
 """The classy release whose object layout the bridge mirrors."""
 
 
-class UnsupportedClassyError(ImportError):
+class UnsupportedClassyError(CosmicNetError, ImportError):
     """The installed classy is not the release the bridge was built for."""
 
 

@@ -44,12 +44,14 @@ from typing import Any
 
 import numpy as np
 
+from cosmicnet_cobaya.errors import CosmicNetError
+
 CORRECTION_SUFFIX = ".correction.npz"
 MODES = ("additive", "relative", "log")
 """How a correction meets its network's output (module docstring)."""
 
 
-class CorrectionError(ValueError):
+class CorrectionError(CosmicNetError, ValueError):
     """A residual correction is missing, corrupt or does not fit its network set."""
 
 

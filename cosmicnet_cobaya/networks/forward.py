@@ -21,8 +21,10 @@ import h5py
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from cosmicnet_cobaya.errors import CosmicNetError
 
-class ForwardModelError(ValueError):
+
+class ForwardModelError(CosmicNetError, ValueError):
     """The .keras archive cannot be read or uses an unsupported layer."""
 
 

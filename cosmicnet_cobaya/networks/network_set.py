@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from cosmicnet_cobaya.atomic import atomic_write_text
+from cosmicnet_cobaya.errors import CosmicNetError
 from cosmicnet_cobaya.features import KBases
 from cosmicnet_cobaya.networks.correction import CorrectionError, ResidualCorrection, check_fits
 from cosmicnet_cobaya.networks.forward import ForwardModelError, NumpyModel, load_numpy_model
@@ -65,7 +67,7 @@ def derived_sources(names: Sequence[str]) -> dict[str, tuple[str, float]]:
     return {name: DERIVED_SOURCES[name] for name in names if name in DERIVED_SOURCES}
 
 
-class NetworkSetError(RuntimeError):
+class NetworkSetError(CosmicNetError, RuntimeError):
     """A network set is missing, corrupt, or cannot serve the requested output."""
 
 
@@ -219,11 +221,9 @@ class NetworkSetMetadata:
 
     def write(self, directory: str | Path) -> Path:
         """Write ``metadata.json`` into ``directory`` (atomically)."""
-        path = Path(directory) / METADATA_FILE
-        temporary = path.with_suffix(".json.tmp")
-        temporary.write_text(json.dumps(self.to_dict(), indent=1))
-        temporary.replace(path)
-        return path
+        return atomic_write_text(
+            Path(directory) / METADATA_FILE, json.dumps(self.to_dict(), indent=1)
+        )
 
     @property
     def sources(self) -> tuple[str, ...]:

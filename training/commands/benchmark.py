@@ -56,8 +56,8 @@ def run(args: argparse.Namespace) -> int:
     """Handle ``cosmicnet benchmark``."""
     from cosmicnet_cobaya.classnet import DEFAULT_NETWORKS, ClassNet
     from cosmicnet_cobaya.networks.network_set import NetworkSetError
-    from training.benchmark import format_table, run_benchmark
-    from training.validate import ValidationSettings, draw_points
+    from training.evaluation.benchmark import format_table, run_benchmark
+    from training.evaluation.validate import ValidationSettings, draw_points
 
     if any(count < 1 for count in args.threads) or args.n < 1 or args.chain_steps < 0:
         logger.error("--threads and --n must be positive, --chain-steps at least 0")
@@ -93,8 +93,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _time_chains(configs: list[Path], accepted: int, threads: int) -> list[dict[str, Any]]:
     from cosmicnet_cobaya.planck import find_packages_path
-    from training.benchmark import class_threads
-    from training.chain_timing import time_chain
+    from training.evaluation.benchmark import class_threads
+    from training.evaluation.chain_timing import time_chain
 
     packages_path = find_packages_path()
     with class_threads(threads):

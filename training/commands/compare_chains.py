@@ -33,7 +33,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Handle ``cosmicnet compare-chains``."""
-    from training.chains import (
+    from training.evaluation.chains import (
         common_parameters,
         compare,
         format_shifts,

@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -81,32 +80,20 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-def copy_network_set(source: Path, target: Path) -> None:
-    """Copy a set's metadata, model files and correction files."""
-    from cosmicnet_cobaya.networks.network_set import METADATA_FILE, read_metadata
-
-    metadata = read_metadata(source)
-    target.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source / METADATA_FILE, target / METADATA_FILE)
-    for entry in metadata.networks.values():
-        shutil.copyfile(source / entry.file, target / entry.file)
-        if entry.correction:
-            shutil.copyfile(source / entry.correction["file"], target / entry.correction["file"])
-
-
 def run(args: argparse.Namespace) -> int:
     """Handle ``cosmicnet correct``."""
     from tqdm import tqdm
 
     from cosmicnet_cobaya.networks.network_set import NetworkSetError, load_network_set
-    from training.correction import (
+    from training.generation.dataset import open_set
+    from training.learning.correction import (
         CorrectionSettings,
         accumulate,
         load_sums,
         save_sums,
         solve,
     )
-    from training.dataset import open_set
+    from training.sets.files import copy_network_set
 
     if args.out.resolve() == args.networks.resolve():
         logger.error("--out must differ from the network set")

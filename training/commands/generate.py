@@ -18,8 +18,14 @@ from typing import Any
 
 import yaml
 
-from training.config import ConfigError, FamilyConfig, family_from_cobaya, load_config, parse_config
-from training.storage import StorageError
+from training.configuration.family import (
+    ConfigError,
+    FamilyConfig,
+    family_from_cobaya,
+    load_config,
+    parse_config,
+)
+from training.generation.storage import StorageError
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +118,7 @@ def _mpi_comm() -> Any:
 
 
 def _print_status(out: Path, as_json: bool) -> int:
-    from training.runner import status
+    from training.generation.runner import status
 
     counts = status(out)
     if as_json:
@@ -168,7 +174,7 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, StorageError) as error:
         logger.error("%s", error)
         return 2
-    from training import runner
+    from training.generation import runner
 
     if comm is not None and comm.Get_rank() != 0:
         runner.mpi_worker(comm)

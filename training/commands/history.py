@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     """Handle ``cosmicnet history``."""
     from cosmicnet_cobaya.classnet import DEFAULT_NETWORKS
     from cosmicnet_cobaya.networks.network_set import NetworkSetError, read_metadata
-    from training.history_plot import plot_histories
+    from training.learning.history_plot import plot_histories
 
     try:
         metadata = read_metadata(args.networks or DEFAULT_NETWORKS)

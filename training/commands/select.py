@@ -40,11 +40,11 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the selection; returns the exit status."""
-    from training.config import ConfigError
-    from training.data_access import SetReader
-    from training.network_config import NetworkConfigError
-    from training.pipeline import select_network
-    from training.select import spectrum_reference
+    from training.configuration.family import ConfigError
+    from training.configuration.networks import NetworkConfigError
+    from training.learning.data_access import SetReader
+    from training.learning.pipeline import select_network
+    from training.learning.select import spectrum_reference
 
     try:
         family, networks, provenance, domain = load_inputs(args)

@@ -7,7 +7,7 @@ error at each (EE for a polarisation source, ``projected_loss_polarisation``;
 and, when the network's loss has a TE term, a TE error
 relative to sqrt(C^TT C^EE)) moves every parameter's Planck posterior, in
 sigma (plik_lite TTTEEE at the Planck best fit, A_planck and a tau_reio prior;
-``training/shift_matrix.py``).  Printed as the YAML block
+``training/evaluation/shift_matrix.py``).  Printed as the YAML block
 ``projected_loss_shift_matrix`` to paste into the network's config.  About 15
 CLASS runs; needs the plik_lite data.
 """
@@ -52,11 +52,11 @@ def format_yaml(matrix: dict[str, list[float]], command: str, first: str = "TT")
 def run(args: argparse.Namespace) -> int:
     """Handle ``cosmicnet shift-matrix``."""
     from cosmicnet_cobaya.planck import find_packages_path
-    from training.config import ConfigError, load_config
-    from training.network_config import NetworkConfigError, parse_networks_config
-    from training.plik import PlikLite
-    from training.shift_matrix import shift_matrix
-    from training.validate import FullClass, ValidationSettings
+    from training.configuration.family import ConfigError, load_config
+    from training.configuration.networks import NetworkConfigError, parse_networks_config
+    from training.evaluation.plik import PlikLite
+    from training.evaluation.shift_matrix import shift_matrix
+    from training.evaluation.validate import FullClass, ValidationSettings
 
     try:
         family = load_config(args.config)

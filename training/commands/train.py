@@ -94,9 +94,9 @@ def load_inputs(
 ) -> tuple[Any, Any, dict[str, Any], dict[str, Any]]:
     """Family config, parsed networks block, provenance (data files: ``--data``'s training
     and validation sets, then ``extra_training`` folders' training sets) and domain."""
-    from training.config import load_config
-    from training.network_config import parse_networks_config
-    from training.train import data_hash
+    from training.configuration.family import load_config
+    from training.configuration.networks import parse_networks_config
+    from training.learning.train import data_hash
 
     family = load_config(args.config)
     networks = parse_networks_config(family.networks)
@@ -117,11 +117,11 @@ def load_inputs(
 def run(args: argparse.Namespace) -> int:
     """Train every requested network; returns the exit status."""
     from cosmicnet_cobaya.networks.network_set import NetworkSetError
-    from training.config import ConfigError
-    from training.data_access import CombinedSets, SetReader
-    from training.history_plot import plot_histories
-    from training.network_config import NetworkConfigError
-    from training.pipeline import train_network_set
+    from training.configuration.family import ConfigError
+    from training.configuration.networks import NetworkConfigError
+    from training.learning.data_access import CombinedSets, SetReader
+    from training.learning.history_plot import plot_histories
+    from training.learning.pipeline import train_network_set
 
     try:
         family, networks, provenance, domain = load_inputs(args, args.extra_training)

@@ -72,23 +72,6 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-def record_accuracy(directory: Path, report: dict[str, Any], key: str | None = None) -> None:
-    """Store a validation's report in a network set's metadata.
-
-    Under ``key``, by default the report's non-linear mode (CMB reports);
-    the matter-power report goes under ``matter``.
-    """
-    from dataclasses import replace
-
-    from cosmicnet_cobaya.networks.network_set import read_metadata
-
-    metadata = read_metadata(directory)
-    accuracy = dict(metadata.provenance.get("accuracy", {}))
-    accuracy[key or report["settings"]["non_linear"]] = report
-    replace(metadata, provenance={**metadata.provenance, "accuracy": accuracy}).write(directory)
-    logger.info("recorded the measured accuracy in %s", directory / "metadata.json")
-
-
 def parse_primordial(items: list[str]) -> dict[str, float]:
     """``NAME=VALUE`` pairs as floats (ValueError naming the bad item)."""
     values = {}
@@ -130,10 +113,10 @@ def load_provider(args: argparse.Namespace) -> tuple[Any, Any]:
 
 def test_points(args: argparse.Namespace, metadata: Any) -> list[dict[str, float]]:
     """Cosmologies to validate on: a generated set, or fresh LHS points."""
-    from training.validate import draw_points
+    from training.evaluation.validate import draw_points
 
     if args.data is not None:
-        from training.dataset import open_set
+        from training.generation.dataset import open_set
 
         with open_set(args.data / f"{args.set}.h5") as data:
             table = data.params_table()
@@ -149,9 +132,9 @@ def run(args: argparse.Namespace) -> int:
     from cosmicnet_cobaya.classnet import DEFAULT_NETWORKS
     from cosmicnet_cobaya.networks.network_set import NetworkSetError
     from cosmicnet_cobaya.planck import find_packages_path
-    from training.plik import PlikLite
-    from training.plots import FigureWriter
-    from training.validate import (
+    from training.evaluation.plik import PlikLite
+    from training.evaluation.plots import FigureWriter
+    from training.evaluation.validate import (
         ValidationSettings,
         fisher_points,
         run_validation,
@@ -202,6 +185,8 @@ def run(args: argparse.Namespace) -> int:
     summary["networks"] = str(directory) if args.sources == "network" else "class (exact)"
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
     if args.record and args.sources == "network":
+        from training.sets.accuracy import record_accuracy
+
         if "target_report" in summary:
             record_accuracy(directory, summary["target_report"])
         if "matter" in summary:
@@ -214,7 +199,7 @@ def matter_validation(
     provider: Any, settings: Any, points: list[dict[str, float]], args: argparse.Namespace
 ) -> dict[str, Any]:
     """The matter-power comparison at the CMB validation's settings and points."""
-    from training.matter_power import MatterSettings, run_matter_validation
+    from training.evaluation.matter_power import MatterSettings, run_matter_validation
 
     matter = MatterSettings(
         extra_args=dict(settings.extra_args),

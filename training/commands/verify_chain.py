@@ -50,8 +50,8 @@ def run(args: argparse.Namespace) -> int:
     """Handle ``cosmicnet verify-chain``."""
     from tqdm import tqdm
 
-    from training.reweighting import summarise_reweighting
-    from training.verify_chain import (
+    from training.evaluation.reweighting import summarise_reweighting
+    from training.evaluation.verify_chain import (
         TARGETS,
         NotAChainError,
         classy_info,
@@ -109,8 +109,8 @@ def _plot(
     """Triangle plot of the ClassNet chain and the reweighted sample."""
     from getdist import MCSamples
 
-    from training.chains import load_samples, triangle_plot
-    from training.reweighting import normalised_weights
+    from training.evaluation.chains import load_samples, triangle_plot
+    from training.evaluation.reweighting import normalised_weights
 
     sampled = load_samples(args.prefix, args.burn_in)
     reweighted = MCSamples(

@@ -1,0 +1,1 @@
+"""Family and network configuration: YAML schemas, defaults, shared constants."""

@@ -1,0 +1,1 @@
+"""Judging a network set against full CLASS: validation, Planck, Fisher, benchmarks, chains."""

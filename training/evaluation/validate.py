@@ -1,0 +1,523 @@
+"""Accuracy of ClassNet against full CLASS on cosmologies the networks never saw.
+
+For every test cosmology both a plain classy object and a HookedClass (sources
+from the network set) compute lensed C_l at identical settings.  Measured:
+per-l spectrum errors (relative, and in units of the Planck error), plik_lite
+delta-chi2 with A_planck re-fitted for each model, and Fisher estimates of the
+posterior shifts those errors cause.  Plots are written by ``training.evaluation.plots``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.stats import qmc
+from tqdm import tqdm
+
+from cosmicnet_cobaya.classnet import ClassNet
+from cosmicnet_cobaya.hook.bridge import classy, read_sources
+from cosmicnet_cobaya.hooked_class import HookedClass
+from cosmicnet_cobaya.networks.accuracy import (
+    CMB_FIGURES,
+    L_MAX,
+    L_RANGE,
+    TT_TOLERANCE,
+    AccuracyReport,
+)
+from cosmicnet_cobaya.planck import BEST_FIT
+from cosmicnet_cobaya.sources import SourceProvider
+from training.evaluation.covmat import read_covmat
+from training.evaluation.fisher import ShiftEstimate, finite_difference_jacobian, posterior_shift
+from training.evaluation.plik import A_PLANCK_SIGMA, PlikLite
+
+log = logging.getLogger(__name__)
+
+SPECTRA = ("tt", "te", "ee", "pp")
+OUTPUT_ONLY_KEYS = ("output", "lensing", "l_max_scalars", "non_linear")
+FISHER_STEPS = {
+    "omega_b": 1e-4,
+    "omega_cdm": 1e-3,
+    "H0": 0.3,
+    "logA": 0.01,
+    "n_s": 0.004,
+    "tau_reio": 0.005,
+}
+"""Finite-difference steps (about a quarter of the Planck 1-sigma errors)."""
+TAU_REIO_PRIOR_SIGMA = 0.0073
+"""Gaussian tau_reio prior standing in for Planck 2018 low-l EE."""
+
+
+@dataclass
+class Spectra:
+    """Lensed D_l = l(l+1)C_l/2pi [muK^2] for TT, TE, EE, and C_l^pp, from l = 0."""
+
+    dl: dict[str, np.ndarray]
+
+    @classmethod
+    def from_classy(cls, cosmo: Any, l_max: int) -> Spectra:
+        """Read a computed classy object's lensed spectra."""
+        raw = cosmo.lensed_cl(l_max)
+        ell = np.arange(l_max + 1)
+        factor = ell * (ell + 1) / (2 * np.pi) * (cosmo.T_cmb() * 1e6) ** 2
+        dl = {name: raw[name][: l_max + 1] * factor for name in ("tt", "te", "ee")}
+        dl["pp"] = np.array(raw["pp"][: l_max + 1])
+        return cls(dl)
+
+
+@dataclass
+class ValidationSettings:
+    """What the comparison computes."""
+
+    extra_args: dict[str, Any]
+    """Fixed CLASS settings (those the networks were trained with)."""
+    l_max: int = L_MAX
+    non_linear: str = "hmcode"
+    hmcode_stride: int = field(default_factory=lambda: ClassNet.get_defaults()["hmcode_stride"])
+    """HMcode on every n-th source time before the output redshifts (ClassNet's default)."""
+    primordial: dict[str, float] = field(
+        default_factory=lambda: {"A_s": 1e-10 * np.exp(BEST_FIT["logA"]), "n_s": BEST_FIT["n_s"]}
+    )
+
+    @classmethod
+    def for_network_set(
+        cls,
+        metadata: Any,
+        non_linear: str,
+        l_max: int | None = None,
+        hmcode_stride: int | None = None,
+    ) -> ValidationSettings:
+        """The fixed CLASS settings and l_max a network set was trained with."""
+        settings = cls(
+            extra_args=dict(metadata.provenance.get("class_precision", {})),
+            l_max=l_max or int(metadata.provenance.get("l_max", L_MAX)),
+            non_linear=non_linear,
+        )
+        if hmcode_stride is not None:
+            settings.hmcode_stride = hmcode_stride
+        return settings
+
+    def class_settings(self, point: Mapping[str, float]) -> dict[str, Any]:
+        """Complete CLASS input for one point (A_s from logA when given)."""
+        settings = {k: v for k, v in self.extra_args.items() if k not in OUTPUT_ONLY_KEYS}
+        settings.update(
+            output="tCl,pCl,lCl",
+            lensing="yes",
+            l_max_scalars=self.l_max,
+            non_linear=self.non_linear,
+        )
+        settings.update(self.primordial)
+        return with_point(settings, point)
+
+
+def with_point(settings: Mapping[str, Any], point: Mapping[str, float]) -> dict[str, Any]:
+    """CLASS input: ``settings`` with the point's parameters (A_s from logA when given)."""
+    inputs = dict(settings)
+    values = dict(point)
+    if "logA" in values:
+        inputs["A_s"] = 1e-10 * np.exp(values.pop("logA"))
+    inputs.update(values)
+    return inputs
+
+
+def draw_points(
+    domain: Mapping[str, Sequence[float]], count: int, seed: int
+) -> list[dict[str, float]]:
+    """Latin-hypercube points inside a box domain."""
+    names = list(domain)
+    sampler = qmc.LatinHypercube(d=len(names), seed=seed)
+    lows = np.array([domain[name][0] for name in names])
+    highs = np.array([domain[name][1] for name in names])
+    unit = sampler.random(count)
+    return [dict(zip(names, map(float, row), strict=True)) for row in qmc.scale(unit, lows, highs)]
+
+
+def computed_spectra(
+    cosmo: Any, settings: ValidationSettings, point: Mapping[str, float]
+) -> Spectra:
+    """Lensed spectra of a classy (or hooked) object run at ``point``."""
+    cosmo.empty()
+    cosmo.set(settings.class_settings(point))
+    cosmo.compute()
+    return Spectra.from_classy(cosmo, settings.l_max)
+
+
+class FullClass:
+    """Full CLASS spectra at a validation's settings (for derivatives)."""
+
+    def __init__(self, settings: ValidationSettings) -> None:
+        self.settings = settings
+        self.cosmo = classy.Class()
+
+    def class_spectra(self, point: Mapping[str, float]) -> Spectra:
+        """Lensed spectra of full CLASS at ``point``."""
+        return computed_spectra(self.cosmo, self.settings, point)
+
+    def close(self) -> None:
+        """Free CLASS's memory."""
+        self.cosmo.struct_cleanup()
+        self.cosmo.empty()
+
+
+class PairRunner:
+    """Computes one point with full CLASS and with the provider's sources."""
+
+    def __init__(self, provider: SourceProvider, settings: ValidationSettings) -> None:
+        self.settings = settings
+        self.reference = FullClass(settings)
+        self.hooked = HookedClass()
+        self.hooked.source_provider = provider
+        self.hooked.on_decline = "reject"
+        self.hooked.hmcode_stride = settings.hmcode_stride
+
+    def spectra(self, point: Mapping[str, float], keep_sources: bool = False) -> dict[str, Any]:
+        """Spectra of both codes at ``point`` (and their sources when asked)."""
+        result: dict[str, Any] = {}
+        for label, cosmo in (("class", self.reference.cosmo), ("network", self.hooked)):
+            result[label] = computed_spectra(cosmo, self.settings, point)
+            if keep_sources:
+                k, tau, sources = read_sources(getattr(cosmo, "cosmo", cosmo))
+                result[f"{label}_sources"] = {"k": k, "tau": tau, **sources}
+        return result
+
+    def class_spectra(self, point: Mapping[str, float]) -> Spectra:
+        """Full CLASS spectra only (for derivatives)."""
+        return self.reference.class_spectra(point)
+
+    def network_spectra(self, point: Mapping[str, float]) -> Spectra:
+        """The provider's spectra only (when the full-CLASS ones are already known)."""
+        return computed_spectra(self.hooked, self.settings, point)
+
+    def close(self) -> None:
+        """Free both objects' CLASS memory."""
+        self.reference.close()
+        self.hooked.struct_cleanup()
+        self.hooked.empty()
+
+
+def cosmic_variance(dl: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per-l cosmic-variance standard deviation of each spectrum (same units)."""
+    ell = np.arange(len(dl["tt"]))
+    modes = np.maximum(2 * ell + 1, 1)
+    return {
+        "tt": np.sqrt(2 / modes) * np.abs(dl["tt"]),
+        "ee": np.sqrt(2 / modes) * np.abs(dl["ee"]),
+        "te": np.sqrt(np.abs(dl["tt"] * dl["ee"] + dl["te"] ** 2) / modes),
+        "pp": np.sqrt(2 / modes) * np.abs(dl["pp"]),
+    }
+
+
+def spectrum_errors(reference: Spectra, other: Spectra, l_min: int = 2) -> dict[str, np.ndarray]:
+    """Per-l errors: relative for TT, EE, PP; TE relative to sqrt(TT EE)."""
+    errors = {}
+    for name in SPECTRA:
+        ref = reference.dl[name][l_min:]
+        diff = other.dl[name][l_min:] - ref
+        if name == "te":
+            scale = np.sqrt(np.abs(reference.dl["tt"][l_min:] * reference.dl["ee"][l_min:]))
+        else:
+            scale = np.abs(ref)
+        errors[name] = diff / scale
+    return errors
+
+
+def errors_in_planck_units(plik: PlikLite, reference: Spectra, other: Spectra) -> dict[str, Any]:
+    """Binned D_l differences divided by the plik_lite per-bin error, per spectrum."""
+    result = {}
+    for name in ("tt", "te", "ee"):
+        diff = plik.binning[name] @ (other.dl[name] - reference.dl[name])[: plik.l_max + 1]
+        result[name] = diff / plik.diagonal_error(name)
+    return result
+
+
+def errors_in_per_l_planck_units(
+    plik: PlikLite, reference: Spectra, other: Spectra
+) -> dict[str, np.ndarray]:
+    """Unbinned D_l differences divided by the per-l Planck error, per spectrum.
+
+    The paper's measure (its figures 6 and 7); NaN where plik_lite has no bin.
+    """
+    result = {}
+    for name in ("tt", "te", "ee"):
+        diff = (other.dl[name] - reference.dl[name])[: plik.l_max + 1]
+        result[name] = diff / plik.per_l_error(name)
+    return result
+
+
+def delta_chi2(plik: PlikLite, reference: Spectra, other: Spectra) -> dict[str, float]:
+    """plik_lite chi2 of both models with A_planck re-fitted for each."""
+    a_ref, chi2_ref = plik.fit_calibration(plik.binned(reference.dl))
+    a_net, chi2_net = plik.fit_calibration(plik.binned(other.dl))
+    return {
+        "chi2_class": chi2_ref,
+        "chi2_network": chi2_net,
+        "delta_chi2": chi2_net - chi2_ref,
+        "A_planck_class": a_ref,
+        "A_planck_network": a_net,
+    }
+
+
+def plik_fisher_inputs(
+    runner: PairRunner,
+    plik: PlikLite,
+    point: Mapping[str, float],
+    reference: np.ndarray,
+    tau_prior_sigma: float = TAU_REIO_PRIOR_SIGMA,
+) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
+    """Names, Jacobian and Gaussian prior widths of the plik_lite Fisher matrix at ``point``.
+
+    Derivatives of the binned plik_lite model by central differences with full
+    CLASS for every parameter of :data:`FISHER_STEPS` in ``point``, plus the
+    calibration A_planck (a nuisance with its prior; ``reference`` is the
+    binned model at ``point``); tau_reio has a Gaussian prior.
+    """
+    steps = {name: FISHER_STEPS[name] for name in FISHER_STEPS if name in point}
+
+    def model(values: Mapping[str, float]) -> np.ndarray:
+        return plik.binned(runner.class_spectra(values).dl)
+
+    jacobian = finite_difference_jacobian(model, point, steps)
+    # Calibration: the data are compared with model / A_planck^2, so dm/dA = -2 m at A = 1.
+    jacobian = np.column_stack([jacobian, -2.0 * reference])
+    names = (*steps, "A_planck")
+    priors = np.full(len(names), np.inf)
+    priors[-1] = A_PLANCK_SIGMA
+    if "tau_reio" in steps:
+        priors[list(steps).index("tau_reio")] = tau_prior_sigma
+    return names, jacobian, priors
+
+
+def fisher_shift(
+    runner: PairRunner,
+    plik: PlikLite,
+    point: Mapping[str, float],
+    tau_prior_sigma: float = TAU_REIO_PRIOR_SIGMA,
+) -> ShiftEstimate:
+    """Posterior shift caused by the network's spectrum errors at ``point``.
+
+    The Fisher matrix is :func:`plik_fisher_inputs`'s, at the point completed
+    with the best-fit logA and n_s.
+    """
+    full_point = {
+        "logA": BEST_FIT["logA"],
+        "n_s": BEST_FIT["n_s"],
+        **{k: v for k, v in point.items() if k not in ("A_s",)},
+    }
+    pair = runner.spectra(full_point)
+    reference = plik.binned(pair["class"].dl)
+    delta = plik.binned(pair["network"].dl) - reference
+    names, jacobian, priors = plik_fisher_inputs(
+        runner, plik, full_point, reference, tau_prior_sigma
+    )
+    return posterior_shift(names, jacobian, plik.inverse_covariance, delta, priors)
+
+
+def in_l_range(errors: np.ndarray) -> np.ndarray:
+    """The part of per-l errors (which start at l = 2) inside :data:`L_RANGE`."""
+    return errors[..., L_RANGE[0] - 2 : L_RANGE[1] - 1]
+
+
+def target_report(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """The summary's headline figures against the CMB targets, with ``meets_targets``."""
+    details = {}
+    if "delta_chi2" in summary:
+        details["delta_chi2_median"] = summary["delta_chi2"]["median"]
+    figures = dict(summary)
+    for measure in ("max_abs_error_in_planck_sigma", "max_abs_error_in_per_l_planck_sigma"):
+        if measure in summary:
+            figures[measure] = max(block["max"] for block in summary[measure].values())
+    return AccuracyReport.from_figures(figures, CMB_FIGURES, **details).to_dict()
+
+
+def fisher_points(
+    test_points: Sequence[Mapping[str, float]],
+    count: int,
+    covmat: Path | None = None,
+    seed: int = 0,
+    domain: Mapping[str, Sequence[float]] | None = None,
+) -> dict[str, dict[str, float]]:
+    """Where to estimate the Fisher shift: the Planck best fit, then ``count - 1`` more.
+
+    The others are test points (``test_i``) or, with ``covmat``, typical chain
+    points (``chain_i``): draws from a Gaussian around the best fit with that
+    covariance (over parameters of :data:`FISHER_STEPS`), the others held at
+    the best fit. A draw outside ``domain`` (the network set's training box,
+    where a chain would fall back to CLASS) is replaced by the next draw, so
+    the points of a seed whose draws all lie inside are unchanged.
+    """
+    names = [name for name in test_points[0] if name in BEST_FIT]
+    chosen = {"best_fit": {name: BEST_FIT[name] for name in names}} if count > 0 else {}
+    extra = max(0, count - 1)
+    if covmat is None:
+        chosen.update({f"test_{i}": dict(point) for i, point in enumerate(test_points[:extra])})
+        return chosen
+    covmat_names, matrix = read_covmat(covmat)
+    unknown = sorted(set(covmat_names) - set(FISHER_STEPS))
+    if unknown:
+        raise ValueError(f"{covmat}: {unknown} are not among the Fisher parameters {FISHER_STEPS}")
+    mean = np.array([BEST_FIT[name] for name in covmat_names])
+    bounds = {name: domain[name] for name in covmat_names if domain and name in domain}
+    rng = np.random.default_rng(seed)
+    outside = 0
+    while len(chosen) < extra + 1:
+        draw = dict(
+            zip(covmat_names, map(float, rng.multivariate_normal(mean, matrix)), strict=True)
+        )
+        if any(not low <= draw[name] <= high for name, (low, high) in bounds.items()):
+            outside += 1
+            if outside > 100 * extra:
+                raise ValueError(f"{covmat}: almost every draw lies outside the domain {bounds}")
+            continue
+        chosen[f"chain_{len(chosen) - 1}"] = {**{name: BEST_FIT[name] for name in names}, **draw}
+    if outside:
+        log.info("%d chain-point draws outside the training domain were drawn again", outside)
+    return chosen
+
+
+def summarise(values: Sequence[float]) -> dict[str, float]:
+    """Distribution summary of a list of numbers."""
+    array = np.asarray(values, dtype=float)
+    return {
+        "min": float(array.min()),
+        "median": float(np.median(array)),
+        "p95": float(np.percentile(array, 95)),
+        "max": float(array.max()),
+    }
+
+
+def point_record(
+    point: Mapping[str, float], pair: Mapping[str, Any], plik: PlikLite | None
+) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, Any]]:
+    """One point's record, its relative errors, and its errors in Planck units."""
+    errors = spectrum_errors(pair["class"], pair["network"])
+    record: dict[str, Any] = {"point": dict(point)}
+    record["max_abs_error_l30_2500"] = {
+        name: float(np.max(np.abs(in_l_range(errors[name])))) for name in SPECTRA
+    }
+    units: dict[str, Any] = {}
+    if plik is not None:
+        units["binned"] = errors_in_planck_units(plik, pair["class"], pair["network"])
+        units["per_l"] = errors_in_per_l_planck_units(plik, pair["class"], pair["network"])
+        record["max_abs_error_in_planck_sigma"] = {
+            name: float(np.max(np.abs(values))) for name, values in units["binned"].items()
+        }
+        record["max_abs_error_in_per_l_planck_sigma"] = {
+            name: float(np.nanmax(np.abs(values))) for name, values in units["per_l"].items()
+        }
+        record.update(delta_chi2(plik, pair["class"], pair["network"]))
+    return record, errors, units
+
+
+def summarise_points(
+    per_point: Sequence[Mapping[str, Any]],
+    all_errors: Sequence[Mapping[str, np.ndarray]],
+    failed: Sequence[Mapping[str, Any]],
+    settings: ValidationSettings,
+    with_plik: bool,
+) -> dict[str, Any]:
+    """Headline figures over the points; a point CLASS failed on counts as a miss."""
+    total = len(per_point) + len(failed)
+    summary: dict[str, Any] = {
+        "n_cosmologies": total,
+        "n_failed": len(failed),
+        "failed": list(failed),
+        "settings": {
+            "l_max": settings.l_max,
+            "non_linear": settings.non_linear,
+            "hmcode_stride": settings.hmcode_stride,
+        },
+        "points": list(per_point),
+    }
+    tt = np.array([in_l_range(e["tt"]) for e in all_errors]).reshape(len(all_errors), -1)
+    within = int(np.sum(np.all(np.abs(tt) < TT_TOLERANCE, axis=1)))
+    summary["tt_fraction_within_0.3pct_l30_2500"] = within / total if total else 0.0
+    if not per_point:
+        return summary
+    summary["max_abs_error_l30_2500"] = {
+        name: summarise([r["max_abs_error_l30_2500"][name] for r in per_point]) for name in SPECTRA
+    }
+    if with_plik:
+        summary["delta_chi2"] = summarise([r["delta_chi2"] for r in per_point])
+        for measure in ("max_abs_error_in_planck_sigma", "max_abs_error_in_per_l_planck_sigma"):
+            summary[measure] = {
+                name: summarise([r[measure][name] for r in per_point])
+                for name in ("tt", "te", "ee")
+            }
+    return summary
+
+
+def fisher_summary(
+    runner: PairRunner, plik: PlikLite, fisher_at: Mapping[str, Mapping[str, float]]
+) -> dict[str, Any]:
+    """Fisher shifts at each labelled point, and the largest of them."""
+    shifts = {}
+    for label, point in fisher_at.items():
+        estimate = fisher_shift(runner, plik, point)
+        shifts[label] = {"point": dict(point), "shifts": estimate.as_dict()}
+    largest = max(
+        abs(entry["shift_in_sigma"])
+        for block in shifts.values()
+        for entry in block["shifts"].values()
+    )
+    return {"fisher_shifts": shifts, "max_abs_shift_in_sigma": float(largest)}
+
+
+def run_validation(
+    provider: SourceProvider,
+    settings: ValidationSettings,
+    points: Sequence[Mapping[str, float]],
+    plik: PlikLite | None,
+    fisher_at: Mapping[str, Mapping[str, float]] | None = None,
+    progress: bool = True,
+    plot: Callable[[str, Any], None] | None = None,
+) -> dict[str, Any]:
+    """Compare the provider with full CLASS on ``points``; returns the summary.
+
+    A point on which CLASS fails (either code) is recorded with its message and
+    counted against the set.  ``fisher_at`` labels the points of the Fisher
+    shift estimate (see :func:`fisher_points`); ``plot(kind, data)`` is called
+    with the material of each figure.
+    """
+    runner = PairRunner(provider, settings)
+    per_point: list[dict[str, Any]] = []
+    all_errors: list[dict[str, np.ndarray]] = []
+    units: list[dict[str, Any]] = []
+    failed: list[dict[str, Any]] = []
+    try:
+        for point in tqdm(points, desc="validate", disable=not progress):
+            first = not per_point
+            try:
+                pair = runner.spectra(point, keep_sources=first)
+            except (classy.CosmoComputationError, classy.CosmoSevereError) as error:
+                failed.append({"point": dict(point), "error": str(error)})
+                log.warning("CLASS failed at %s: %s", dict(point), error)
+                continue
+            if first:
+                reference_dl = pair["class"].dl
+                if plot is not None:
+                    plot("sources", {"point": dict(point), **pair})
+            record, errors, in_units = point_record(point, pair, plik)
+            per_point.append(record)
+            all_errors.append(errors)
+            units.append(in_units)
+        summary = summarise_points(per_point, all_errors, failed, settings, plik is not None)
+        if plik is not None and fisher_at:
+            summary.update(fisher_summary(runner, plik, fisher_at))
+        if plot is not None and per_point:
+            plot(
+                "spectra",
+                {
+                    "errors": all_errors,
+                    "reference_dl": reference_dl,
+                    "planck_units": [u["binned"] for u in units if u],
+                    "per_l_planck_units": [u["per_l"] for u in units if u],
+                    "plik": plik,
+                },
+            )
+        return summary
+    finally:
+        runner.close()

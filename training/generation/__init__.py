@@ -1,0 +1,1 @@
+"""Training data from CLASS: sampling, one cosmology's sources, crash-safe storage, the runner."""

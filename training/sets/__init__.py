@@ -1,0 +1,1 @@
+"""Network-set handling: copying, exporting for shipping, assembling, recording accuracy."""
