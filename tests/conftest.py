@@ -50,7 +50,7 @@ def smoke_networks(smoke_data, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def trained_set(tmp_path_factory):
     """A toy network set trained for one epoch on synthetic data."""
-    from training.configuration.networks import parse_networks_config
+    from training.configuration.network_parsing import parse_networks_config
     from training.learning.pipeline import train_network_set
 
     out = tmp_path_factory.mktemp("netset")

@@ -22,9 +22,12 @@ COMMANDS: tuple[str, ...] = (
     "compare-chains",
     "verify-chain",
     "export",
+    "assemble",
+    "interpolate",
     "correct",
     "history",
     "shift-matrix",
+    "covmat",
 )
 """Subcommand modules under ``training.commands``, in help order."""
 

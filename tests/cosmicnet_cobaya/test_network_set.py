@@ -22,7 +22,7 @@ from cosmicnet_cobaya.networks.network_set import (
 
 
 def test_numpy_forward_matches_keras(tmp_path):
-    from training.configuration.networks import parse_networks_config
+    from training.configuration.network_parsing import parse_networks_config
     from training.learning.models import build_model
 
     rng = np.random.default_rng(0)

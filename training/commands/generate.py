@@ -21,10 +21,10 @@ import yaml
 from training.configuration.family import (
     ConfigError,
     FamilyConfig,
-    family_from_cobaya,
     load_config,
     parse_config,
 )
+from training.configuration.from_cobaya import family_from_cobaya
 from training.generation.storage import StorageError
 
 logger = logging.getLogger(__name__)

@@ -7,15 +7,15 @@ error at each (EE for a polarisation source, ``projected_loss_polarisation``;
 and, when the network's loss has a TE term, a TE error
 relative to sqrt(C^TT C^EE)) moves every parameter's Planck posterior, in
 sigma (plik_lite TTTEEE at the Planck best fit, A_planck and a tau_reio prior;
-``training/evaluation/shift_matrix.py``).  Printed as the YAML block
-``projected_loss_shift_matrix`` to paste into the network's config.  About 15
-CLASS runs; needs the plik_lite data.
+``training/evaluation/shift_matrix.py``).  Written with ``--out FILE`` as a
+shift-matrix file that the network's config names
+(``projected_loss_shift_matrix: FILE``, relative to the config), else printed.
+About 15 CLASS runs; needs the plik_lite data.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -33,27 +33,27 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("config", type=Path, help="family config YAML")
     parser.add_argument("--network", default="t0", help="network whose multipoles to use")
-    parser.add_argument("--out", type=Path, default=None, help="also write the matrix as JSON")
+    parser.add_argument("--out", type=Path, default=None, help="shift-matrix YAML file to write")
     parser.set_defaults(handler=run)
 
 
-def format_yaml(matrix: dict[str, list[float]], command: str, first: str = "TT") -> str:
-    """The ``projected_loss_shift_matrix`` block, indented for a network's entry."""
+def matrix_file_text(matrix: dict[str, list[float]], command: str, first: str = "TT") -> str:
+    """A shift-matrix file: parameter -> row, under a comment saying what the rows are."""
     lines = [
-        f"    # {command}",
-        f"    # shift in sigma per unit relative error at each multipole ({first}, then TE)",
-        "    projected_loss_shift_matrix:",
+        f"# {command}",
+        f"# shift in sigma per unit relative error at each multipole ({first}, then TE)",
     ]
     for name, row in matrix.items():
-        lines.append(f"      {name}: [{', '.join(f'{value:.5g}' for value in row)}]")
-    return "\n".join(lines)
+        lines.append(f"{name}: [{', '.join(f'{value:.5g}' for value in row)}]")
+    return "\n".join(lines) + "\n"
 
 
 def run(args: argparse.Namespace) -> int:
     """Handle ``cosmicnet shift-matrix``."""
     from cosmicnet_cobaya.planck import find_packages_path
     from training.configuration.family import ConfigError, load_config
-    from training.configuration.networks import NetworkConfigError, parse_networks_config
+    from training.configuration.network_parsing import parse_networks_config
+    from training.configuration.networks import NetworkConfigError
     from training.evaluation.plik import PlikLite
     from training.evaluation.shift_matrix import shift_matrix
     from training.evaluation.validate import FullClass, ValidationSettings
@@ -94,9 +94,17 @@ def run(args: argparse.Namespace) -> int:
         )
     finally:
         runner.close()
-    if args.out is not None:
-        payload = {"multipoles": list(config.projected_loss_multipoles), "matrix": matrix}
-        args.out.write_text(json.dumps(payload, indent=1))
     command = f"cosmicnet shift-matrix {args.config} --network {args.network}"
-    print(format_yaml(matrix, command, "EE" if config.projected_loss_polarisation else "TT"))
+    first = "EE" if config.projected_loss_polarisation else "TT"
+    text = matrix_file_text(matrix, command, first)
+    if args.out is None:
+        print(text, end="")
+    else:
+        args.out.write_text(text)
+        logger.info(
+            "wrote %s: name it as networks.%s.%s",
+            args.out,
+            args.network,
+            "projected_loss_shift_matrix",
+        )
     return 0

@@ -95,7 +95,7 @@ def load_inputs(
     """Family config, parsed networks block, provenance (data files: ``--data``'s training
     and validation sets, then ``extra_training`` folders' training sets) and domain."""
     from training.configuration.family import load_config
-    from training.configuration.networks import parse_networks_config
+    from training.configuration.network_parsing import parse_networks_config
     from training.learning.train import data_hash
 
     family = load_config(args.config)

@@ -7,7 +7,7 @@ functions to emulate, the k-grid and storage options, and the generated sets.
 Everything is checked here, before any CLASS call.  The top-level key
 ``networks`` is reserved for network settings and passed through unvalidated.
 
-:func:`family_from_cobaya` seeds a family from a cobaya-run input file.
+``training.configuration.from_cobaya`` seeds a family from a cobaya-run input file.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import yaml
 
 from cosmicnet_cobaya.errors import CosmicNetError
 from cosmicnet_cobaya.networks.accuracy import L_MAX
+from training.configuration.keys import check_keys
 
 logger = logging.getLogger(__name__)
 
@@ -209,14 +210,7 @@ def _integer(value: Any, where: str, minimum: int) -> int:
 
 
 def _check_keys(mapping: Any, allowed: set[str], required: tuple[str, ...], where: str) -> None:
-    if not isinstance(mapping, Mapping):
-        raise ConfigError(f"{where} must be a mapping (got {type(mapping).__name__})")
-    unknown = sorted(set(mapping) - allowed)
-    if unknown:
-        raise ConfigError(f"unknown key(s) {unknown} in {where}; allowed: {sorted(allowed)}")
-    missing = [key for key in required if key not in mapping]
-    if missing:
-        raise ConfigError(f"missing key(s) {missing} in {where}")
+    check_keys(mapping, allowed, where, ConfigError, required)
 
 
 def _box_from_prior(name: str, prior: Any, box_sigma: float) -> tuple[float, float]:
@@ -450,96 +444,25 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return dict(data)
 
 
+SHIFT_MATRIX_KEY = "projected_loss_shift_matrix"
+
+
+def _resolve_file_references(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """Shift-matrix files named relative to the config file, made absolute."""
+    networks = raw.get("networks")
+    if not isinstance(networks, Mapping):
+        return raw
+    resolved = dict(networks)
+    for name, entry in networks.items():
+        if isinstance(entry, Mapping) and isinstance(entry.get(SHIFT_MATRIX_KEY), str):
+            resolved[name] = {**entry, SHIFT_MATRIX_KEY: str(folder / entry[SHIFT_MATRIX_KEY])}
+    return {**raw, "networks": resolved}
+
+
 def load_config(path: str | Path) -> FamilyConfig:
-    """Read and validate a family YAML file."""
+    """Read and validate a family YAML file (files it names are relative to its folder)."""
     try:
-        return parse_config(read_yaml(path))
+        raw = read_yaml(path)
+        return parse_config(_resolve_file_references(raw, Path(path).resolve().parent))
     except ConfigError as error:
         raise ConfigError(f"{path}: {error}") from None
-
-
-_SEED_OUTPUT = "tCl,pCl,lCl,mPk"
-_THEORY_NAMES = ("classy", "cosmicnet_cobaya.ClassNet", "cosmicnet_cobaya.classnet.ClassNet")
-
-
-def _cobaya_extra_args(info: Mapping[str, Any]) -> dict[str, Any]:
-    theory = info.get("theory") or {}
-    for name in _THEORY_NAMES:
-        if name in theory:
-            return dict((theory[name] or {}).get("extra_args") or {})
-    raise ConfigError(f"the cobaya input has no classy theory (looked for {list(_THEORY_NAMES)})")
-
-
-def _class_reads(name: str, value: float, settings: Mapping[str, Any]) -> bool:
-    """True when CLASS's input module accepts ``name`` (cheap: input level only)."""
-    from cosmicnet_cobaya.hook.bridge import classy
-
-    cosmo = classy.Class()
-    try:
-        cosmo.set({**settings, name: value})
-        cosmo.compute(level=["input"])
-    except classy.CosmoSevereError as error:
-        return name not in str(error)
-    except classy.CosmoComputationError:
-        return True
-    finally:
-        cosmo.struct_cleanup()
-        cosmo.empty()
-    return True
-
-
-def family_from_cobaya(
-    info: Mapping[str, Any] | str | Path,
-    family: str = "from_cobaya",
-    box_sigma: float = 5.0,
-    check_with_class: bool = True,
-) -> dict[str, Any]:
-    """A family mapping seeded from a cobaya-run input (a mapping or a YAML path).
-
-    Priors of the ``params`` block become the box (a Gaussian prior gives
-    loc +- ``box_sigma`` scale), numeric fixed values and the classy theory's
-    ``extra_args`` become fixed CLASS settings.  Parameters that do not enter
-    the sources (primordial ones in ``NON_SOURCE_PARAMS``, derived and
-    dependent ones, likelihood nuisance parameters, i.e. those CLASS's input
-    module does not read when ``check_with_class``) are left out.  The rest
-    (l_max, targets, paper-sized sets) takes the defaults; edit the result.
-    """
-    if not isinstance(info, Mapping):
-        info = read_yaml(info)
-    extra_args = _cobaya_extra_args(info)
-    parsed = _classify_params(info.get("params") or {}, box_sigma, strict=False)
-    output = {t.strip() for t in str(extra_args.get("output", "")).split(",") if t.strip()}
-    extra_args["output"] = ",".join(sorted(output | set(_SEED_OUTPUT.split(","))))
-    extra_args.setdefault("lensing", "yes")
-    extra_args[_DAMPING_KEY] = "yes"
-    fixed = dict(parsed.fixed)
-    varied = list(parsed.varied)
-    dropped = dict(parsed.dropped)
-    if check_with_class:
-        base = {**extra_args, **fixed, **{p.name: p.centre for p in varied}}
-        for entry in list(varied):
-            if not _class_reads(entry.name, entry.centre, base):
-                varied.remove(entry)
-                dropped[entry.name] = "not a CLASS parameter (likelihood nuisance?)"
-        for name in list(fixed):
-            if not _class_reads(name, fixed[name], base):
-                del fixed[name]
-                dropped[name] = "not a CLASS parameter (likelihood nuisance?)"
-    for name, reason in dropped.items():
-        logger.info("cobaya parameter %s left out: %s", name, reason)
-    if not varied:
-        raise ConfigError("the cobaya input varies no parameter that enters the sources")
-    return {
-        "family": family,
-        "description": "seeded from a cobaya-run input",
-        "params": {p.name: {"prior": {"min": p.low, "max": p.high}} for p in varied},
-        "extra_args": {**extra_args, **fixed},
-        "l_max": L_MAX,
-        "targets": list(DEFAULT_TARGETS),
-        "sets": {
-            "training": {"size": 10000, "seed": 1},
-            "validation": {"size": 2000, "seed": 2},
-            "selection": {"size": 100, "seed": 3},
-            "test": {"size": 100, "seed": 4},
-        },
-    }

@@ -17,8 +17,9 @@ from cosmicnet_cobaya.networks.network_set import (
     NetworkSetMetadata,
     load_network_set,
 )
-from training.configuration.networks import NetworkConfig, NetworksConfig, draw_candidate
+from training.configuration.networks import NetworkConfig, NetworksConfig
 from training.generation.kgrid import same_k_grid
+from training.learning.candidates import draw_candidate
 from training.learning.select import rank_candidates, spectrum_error
 from training.learning.train import (
     CosmologySet,

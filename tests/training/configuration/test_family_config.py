@@ -12,11 +12,11 @@ from helpers import ROOT
 from training.cli import main
 from training.configuration.family import (
     ConfigError,
-    family_from_cobaya,
     load_config,
     parse_config,
     read_yaml,
 )
+from training.configuration.from_cobaya import family_from_cobaya
 
 
 @pytest.fixture
@@ -41,7 +41,7 @@ def test_lcdm_config_is_the_planck_box() -> None:
     assert settings["l_max_scalars"] == 2508
     assert settings["m_ncdm"] == 0.06 and settings["N_ur"] == 2.0328
     assert settings["compute damping scale"] == "yes"
-    from training.configuration.networks import parse_networks_config
+    from training.configuration.network_parsing import parse_networks_config
 
     networks = parse_networks_config(config.networks)
     assert networks.networks["t0"].tau_range == (0.0, 1.5)
@@ -227,6 +227,7 @@ def test_every_network_setting_has_exactly_one_parser():
     """The parser table and the NetworkConfig dataclass cannot drift apart."""
     from dataclasses import fields
 
-    from training.configuration.networks import FIELD_PARSERS, NetworkConfig
+    from training.configuration.network_parsing import FIELD_PARSERS
+    from training.configuration.networks import NetworkConfig
 
     assert set(FIELD_PARSERS) == {item.name for item in fields(NetworkConfig)}

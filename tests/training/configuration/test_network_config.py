@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import pytest
+import yaml
+from helpers import ROOT
+
+from training.configuration.network_parsing import parse_networks_config
+from training.configuration.networks import NetworkConfigError
 
 
 def test_config_rejects_unknown_keys():
-    from training.configuration.networks import NetworkConfigError, parse_networks_config
+    from training.configuration.network_parsing import parse_networks_config
+    from training.configuration.networks import NetworkConfigError
 
     with pytest.raises(NetworkConfigError, match="unknown key"):
         parse_networks_config({"t0": {"epoch": 3}})
@@ -20,7 +26,7 @@ def test_config_rejects_unknown_keys():
 
 
 def test_paper_architectures_have_paper_sizes():
-    from training.configuration.networks import parse_networks_config
+    from training.configuration.network_parsing import parse_networks_config
     from training.learning.models import build_model
 
     networks = parse_networks_config(None).networks
@@ -34,7 +40,8 @@ def test_paper_architectures_have_paper_sizes():
 
 
 def test_tau_range_keys_are_validated():
-    from training.configuration.networks import NetworkConfigError, parse_networks_config
+    from training.configuration.network_parsing import parse_networks_config
+    from training.configuration.networks import NetworkConfigError
 
     with pytest.raises(NetworkConfigError, match="tau_range"):
         parse_networks_config({"t0": {"tau_range": [2.0, 1.0]}})
@@ -43,7 +50,8 @@ def test_tau_range_keys_are_validated():
 
 
 def test_batching_and_weight_average_keys_are_validated():
-    from training.configuration.networks import NetworkConfigError, parse_networks_config
+    from training.configuration.network_parsing import parse_networks_config
+    from training.configuration.networks import NetworkConfigError
 
     config = parse_networks_config(
         {"t0": {"cosmologies_per_batch": 4, "weight_average": 0.99}}
@@ -106,3 +114,29 @@ def test_batching_and_weight_average_keys_are_validated():
         parse_networks_config({"t2": bad})
     with pytest.raises(NetworkConfigError, match="predicts t0"):
         parse_networks_config({"t0": {**shift, "projected_loss_polarisation": True}})
+
+
+def test_misspelt_key_gets_a_did_you_mean():
+    with pytest.raises(NetworkConfigError, match="did you mean 'epochs' for 'epoch'"):
+        parse_networks_config({"t0": {"epoch": 3}})
+
+
+def test_shift_matrix_is_read_from_the_file_the_config_names(tmp_path):
+    from training.configuration.family import load_config
+
+    family = yaml.safe_load((ROOT / "configs" / "lcdm.yaml").read_text())
+    (tmp_path / "matrices").mkdir()
+    size = 2 * len(family["networks"]["t0"]["projected_loss_multipoles"])  # TT, then TE
+    rows = {"omega_b": [1.0] * size, "H0": [4.5] * size}
+    (tmp_path / "matrices" / "t0.yaml").write_text(yaml.safe_dump(rows, sort_keys=False))
+    family["networks"]["t0"]["projected_loss_shift_matrix"] = "matrices/t0.yaml"
+    t2_matrix = ROOT / "configs" / "shift_matrices" / "lcdm_t2.yaml"
+    family["networks"]["t2"]["projected_loss_shift_matrix"] = str(t2_matrix)  # absolute
+    (tmp_path / "family.yaml").write_text(yaml.safe_dump(family))
+    config = parse_networks_config(load_config(tmp_path / "family.yaml").networks)
+    matrix = config.networks["t0"].projected_loss_shift_matrix
+    assert matrix == (("omega_b", (1.0,) * size), ("H0", (4.5,) * size))
+    family["networks"]["t0"]["projected_loss_shift_matrix"] = "matrices/absent.yaml"
+    (tmp_path / "family.yaml").write_text(yaml.safe_dump(family))
+    with pytest.raises(NetworkConfigError, match="cannot read the shift-matrix file"):
+        parse_networks_config(load_config(tmp_path / "family.yaml").networks)

@@ -111,14 +111,13 @@ class _ToyCMB:
         return Spectra({"tt": tt, "te": te, "ee": ee, "pp": np.zeros_like(ell)})
 
 
-def test_shift_matrix_is_the_shift_of_interpolated_error_patterns(packages_path):
+def test_shift_matrix_is_the_shift_of_interpolated_error_patterns(packages_path, tmp_path):
     """M (r, t) equals the Fisher shift of the patterns r(l) D^TT and t(l) sqrt(D^TT D^EE)
     built from the same relative errors; the YAML it prints parses as a network setting."""
-    import yaml
 
     from cosmicnet_cobaya.planck import BEST_FIT
-    from training.commands.shift_matrix import format_yaml
-    from training.configuration.networks import parse_networks_config
+    from training.commands.shift_matrix import matrix_file_text
+    from training.configuration.network_parsing import parse_networks_config
     from training.evaluation.shift_matrix import hat_functions, shift_matrix
     from training.evaluation.validate import plik_fisher_inputs
 
@@ -160,7 +159,8 @@ def test_shift_matrix_is_the_shift_of_interpolated_error_patterns(packages_path)
     ee_predicted = np.asarray(list(ee_matrix.values())) @ tt_errors
     np.testing.assert_allclose(ee_predicted, ee_direct, rtol=1e-8, atol=1e-12)
     assert np.max(np.abs(ee_direct)) > 1e-4
-    block = yaml.safe_load(format_yaml(matrix, "test"))
+    matrix_file = tmp_path / "shift.yaml"
+    matrix_file.write_text(matrix_file_text(matrix, "test"))
     config = parse_networks_config(
         {
             "t0": {
@@ -168,7 +168,7 @@ def test_shift_matrix_is_the_shift_of_interpolated_error_patterns(packages_path)
                 "projected_loss_spectrum": True,
                 "projected_loss_te_weight": 1.0,
                 "projected_loss_shift_weight": 1e-3,
-                **block,
+                "projected_loss_shift_matrix": str(matrix_file),
             }
         }
     ).networks["t0"]

@@ -367,7 +367,7 @@ def test_shift_term_weighs_the_posterior_shift_of_the_relative_errors():
     ids=["frequencies", "spectrum", "spectrum_te", "spectrum_and_frequencies"],
 )
 def test_projected_loss_trains_and_resumes(tmp_path, projection):
-    from training.configuration.networks import parse_networks_config
+    from training.configuration.network_parsing import parse_networks_config
     from training.learning.train import fit_normalisation, fit_output, train_network
 
     block = {

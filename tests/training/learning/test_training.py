@@ -35,7 +35,7 @@ def test_output_layer_retargeted_to_another_affine_transform_keeps_the_source():
 
 
 def test_training_resumes_from_checkpoint(tmp_path):
-    from training.configuration.networks import parse_networks_config
+    from training.configuration.network_parsing import parse_networks_config
     from training.learning.train import fit_normalisation, fit_output, train_network
 
     config = parse_networks_config(TINY).networks["t0"]
@@ -57,7 +57,7 @@ def test_head_only_run_changes_only_the_output_layer(tmp_path):
     from it without the key trains every layer again; unknown names fail clearly."""
     import keras
 
-    from training.configuration.networks import parse_networks_config
+    from training.configuration.network_parsing import parse_networks_config
     from training.learning.train import fit_normalisation, fit_output, train_network
 
     full = parse_networks_config(TINY).networks["t0"]
@@ -128,7 +128,7 @@ def test_head_only_run_changes_only_the_output_layer(tmp_path):
 
 
 def test_learning_rate_decays_and_best_epoch_is_kept(tmp_path):
-    from training.configuration.networks import parse_networks_config
+    from training.configuration.network_parsing import parse_networks_config
     from training.learning.train import fit_normalisation, fit_output, train_network
 
     block = {**TINY, "t0": {**TINY["t0"], "learning_rate_decay": 0.5, "epochs": 3}}
@@ -156,7 +156,7 @@ def _json_value(value):
 
 
 def test_fine_tuning_starts_from_another_set(trained_set, tmp_path):
-    from training.configuration.networks import parse_networks_config
+    from training.configuration.network_parsing import parse_networks_config
     from training.learning.pipeline import train_network_set
 
     block = {**TINY, "train": ["t2"], "t2": {**TINY["t2"], "tau_range": [0, 1.5]}}
@@ -218,7 +218,7 @@ def test_fine_tuning_starts_from_another_set(trained_set, tmp_path):
 
 
 def test_batch_cache_reuses_batches_within_its_memory_limit():
-    from training.configuration.networks import parse_networks_config
+    from training.configuration.network_parsing import parse_networks_config
     from training.learning.train import BatchCache, fit_normalisation, fit_output, make_batch
 
     config = parse_networks_config(TINY).networks["t0"]
@@ -244,7 +244,7 @@ def test_batch_cache_reuses_batches_within_its_memory_limit():
 
 
 def test_cached_training_matches_uncached(tmp_path):
-    from training.configuration.networks import parse_networks_config
+    from training.configuration.network_parsing import parse_networks_config
     from training.learning.train import fit_normalisation, fit_output, train_network
 
     block = {**TINY, "t0": {**TINY["t0"], "epochs": 2}}
@@ -284,7 +284,7 @@ def test_stacked_cosmologies_weigh_the_same_whatever_their_rows():
 
 
 def test_weight_average_is_what_is_validated_kept_and_resumed(tmp_path):
-    from training.configuration.networks import parse_networks_config
+    from training.configuration.network_parsing import parse_networks_config
     from training.learning.train import (
         AVERAGE_FILE,
         fit_normalisation,
@@ -326,7 +326,7 @@ def test_learning_rate_warms_up_over_the_first_steps(tmp_path):
     """The rate rises linearly over the warmup steps of a new run, then holds."""
     import keras
 
-    from training.configuration.networks import parse_networks_config
+    from training.configuration.network_parsing import parse_networks_config
     from training.learning.train import fit_normalisation, fit_output, train_network
 
     data, validation = SyntheticSet(2, seed=1), SyntheticSet(1, seed=2)
@@ -404,7 +404,7 @@ def test_training_on_extra_sets_records_them(smoke_data, tmp_path):
 def test_polarisation_network_trains_with_ee_and_te_weights(tmp_path):
     """A t2 network with the polarisation projection: its batches carry the EE and TE
     weights of its own source against S_T0, and one epoch trains to a finite loss."""
-    from training.configuration.networks import parse_networks_config
+    from training.configuration.network_parsing import parse_networks_config
     from training.learning.line_of_sight import spectrum_weights
     from training.learning.train import (
         fit_normalisation,
