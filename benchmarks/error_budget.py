@@ -30,13 +30,9 @@ from cosmicnet_cobaya.features import CosmologyFeatures, KBases
 from cosmicnet_cobaya.networks.accuracy import L_RANGE
 from cosmicnet_cobaya.networks.provider import NetworkSourceProvider
 from cosmicnet_cobaya.planck import BEST_FIT, find_packages_path
+from training.evaluation.pairs import PairRunner, ValidationSettings
 from training.evaluation.plik import PlikLite
-from training.evaluation.validate import (
-    PairRunner,
-    ValidationSettings,
-    errors_in_planck_units,
-    spectrum_errors,
-)
+from training.evaluation.validate import errors_in_planck_units, spectrum_errors
 from training.generation.dataset import open_set
 
 logger = logging.getLogger("error_budget")

@@ -23,13 +23,9 @@ from error_budget import MixedNetworks
 
 from cosmicnet_cobaya.networks.provider import NetworkSourceProvider
 from cosmicnet_cobaya.planck import BEST_FIT, find_packages_path
+from training.evaluation.pairs import PairRunner, ValidationSettings
 from training.evaluation.plik import PlikLite
-from training.evaluation.validate import (
-    PairRunner,
-    ValidationSettings,
-    errors_in_planck_units,
-    spectrum_errors,
-)
+from training.evaluation.validate import errors_in_planck_units, spectrum_errors
 from training.generation.dataset import open_set
 
 logger = logging.getLogger("errors_by_l")

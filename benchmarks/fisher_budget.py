@@ -32,13 +32,9 @@ from cosmicnet_cobaya.networks.provider import NetworkSourceProvider
 from cosmicnet_cobaya.planck import BEST_FIT, find_packages_path
 from training.configuration.family import parse_config
 from training.evaluation.fisher import posterior_shift
+from training.evaluation.pairs import PairRunner, ValidationSettings
 from training.evaluation.plik import PlikLite
-from training.evaluation.validate import (
-    PairRunner,
-    ValidationSettings,
-    fisher_points,
-    plik_fisher_inputs,
-)
+from training.evaluation.validate import fisher_points, plik_fisher_inputs
 from training.generation.cosmology import compute_cosmology
 from training.generation.dataset import open_set
 from training.generation.storage import read_family

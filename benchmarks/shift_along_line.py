@@ -35,14 +35,9 @@ from cosmicnet_cobaya.networks.network_set import read_metadata
 from cosmicnet_cobaya.networks.provider import NetworkSourceProvider
 from cosmicnet_cobaya.planck import BEST_FIT, find_packages_path
 from training.evaluation.fisher import posterior_shift
+from training.evaluation.pairs import PairRunner, ValidationSettings, draw_points
 from training.evaluation.plik import PlikLite
-from training.evaluation.validate import (
-    PairRunner,
-    ValidationSettings,
-    draw_points,
-    fisher_points,
-    plik_fisher_inputs,
-)
+from training.evaluation.validate import fisher_points, plik_fisher_inputs
 
 logger = logging.getLogger("shift_along_line")
 

@@ -40,7 +40,7 @@ from cosmicnet_cobaya.networks.provider import (
 from cosmicnet_cobaya.networks.time_ranges import consecutive_rows, rows_in_range
 from cosmicnet_cobaya.planck import BEST_FIT
 from cosmicnet_cobaya.sources import KSplineMap, SourceGrid, base_sources
-from training.evaluation.validate import ValidationSettings
+from training.evaluation.pairs import ValidationSettings
 
 logger = logging.getLogger("step_parts")
 

@@ -70,13 +70,13 @@ def test_features_are_shared_between_training_and_theory():
     """Training reads stored features; the theory recomputes them with the same function."""
     import cosmicnet_cobaya.networks.network_set as network_set
     import cosmicnet_cobaya.networks.provider as provider
-    import training.learning.train as train
+    import training.learning.batches as batches
     from cosmicnet_cobaya import features
 
     assert provider.compute_features is features.compute_features
-    assert provider.k_bases is features.k_bases is train.k_bases
-    assert network_set.assemble_inputs is train.assemble_inputs
-    assert network_set.rows_in_range is train.rows_in_range
+    assert provider.k_bases is features.k_bases is batches.k_bases
+    assert network_set.assemble_inputs is batches.assemble_inputs
+    assert network_set.rows_in_range is batches.rows_in_range
 
 
 def _model_at(theory_name: str, options: dict, point: dict, primordial: dict | None = None):

@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from cosmicnet_cobaya.classnet import DEFAULT_NETWORKS, ClassNet
     from cosmicnet_cobaya.networks.network_set import NetworkSetError
     from training.evaluation.benchmark import format_table, run_benchmark
-    from training.evaluation.validate import ValidationSettings, draw_points
+    from training.evaluation.pairs import ValidationSettings, draw_points
 
     if any(count < 1 for count in args.threads) or args.n < 1 or args.chain_steps < 0:
         logger.error("--threads and --n must be positive, --chain-steps at least 0")

@@ -54,9 +54,9 @@ def run(args: argparse.Namespace) -> int:
     from training.configuration.family import ConfigError, load_config
     from training.configuration.network_parsing import parse_networks_config
     from training.configuration.networks import NetworkConfigError
+    from training.evaluation.pairs import FullClass, ValidationSettings
     from training.evaluation.plik import PlikLite
     from training.evaluation.shift_matrix import shift_matrix
-    from training.evaluation.validate import FullClass, ValidationSettings
 
     try:
         family = load_config(args.config)

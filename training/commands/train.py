@@ -96,7 +96,7 @@ def load_inputs(
     and validation sets, then ``extra_training`` folders' training sets) and domain."""
     from training.configuration.family import load_config
     from training.configuration.network_parsing import parse_networks_config
-    from training.learning.train import data_hash
+    from training.learning.saving import data_hash
 
     family = load_config(args.config)
     networks = parse_networks_config(family.networks)

@@ -113,7 +113,7 @@ def load_provider(args: argparse.Namespace) -> tuple[Any, Any]:
 
 def test_points(args: argparse.Namespace, metadata: Any) -> list[dict[str, float]]:
     """Cosmologies to validate on: a generated set, or fresh LHS points."""
-    from training.evaluation.validate import draw_points
+    from training.evaluation.pairs import draw_points
 
     if args.data is not None:
         from training.generation.dataset import open_set
@@ -132,14 +132,10 @@ def run(args: argparse.Namespace) -> int:
     from cosmicnet_cobaya.classnet import DEFAULT_NETWORKS
     from cosmicnet_cobaya.networks.network_set import NetworkSetError
     from cosmicnet_cobaya.planck import find_packages_path
+    from training.evaluation.pairs import ValidationSettings
     from training.evaluation.plik import PlikLite
     from training.evaluation.plots import FigureWriter
-    from training.evaluation.validate import (
-        ValidationSettings,
-        fisher_points,
-        run_validation,
-        target_report,
-    )
+    from training.evaluation.validate import fisher_points, run_validation, target_report
 
     try:
         primordial = parse_primordial(args.primordial)

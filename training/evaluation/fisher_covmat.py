@@ -14,13 +14,9 @@ import numpy as np
 from cosmicnet_cobaya.planck import BEST_FIT, LCDM_EXTRA_ARGS
 from cosmicnet_cobaya.sources import ClassSourceProvider
 from training.evaluation.fisher import fisher_matrix
+from training.evaluation.pairs import PairRunner, ValidationSettings
 from training.evaluation.plik import PlikLite
-from training.evaluation.validate import (
-    FISHER_STEPS,
-    PairRunner,
-    ValidationSettings,
-    plik_fisher_inputs,
-)
+from training.evaluation.validate import FISHER_STEPS, plik_fisher_inputs
 
 
 def fisher_covariance(packages_path: Path) -> tuple[list[str], np.ndarray]:

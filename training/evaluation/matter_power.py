@@ -26,7 +26,7 @@ from cosmicnet_cobaya.networks.accuracy import (
     AccuracyReport,
 )
 from cosmicnet_cobaya.sources import SourceProvider
-from training.evaluation.validate import OUTPUT_ONLY_KEYS, with_point
+from training.evaluation.pairs import OUTPUT_ONLY_KEYS, with_point
 
 log = logging.getLogger(__name__)
 

@@ -60,7 +60,7 @@ def shift_matrix(
     TT (with ``polarisation``: EE) first, then (``with_te``) TE.
 
     ``runner`` gives full-CLASS spectra (``class_spectra``, e.g.
-    :class:`training.evaluation.validate.FullClass`); ``point`` defaults
+    :class:`training.evaluation.pairs.FullClass`); ``point`` defaults
     to the Planck best fit.  A_planck, a nuisance, is left out.
     """
     point = dict(point or {k: v for k, v in BEST_FIT.items() if k != "A_planck"})

@@ -13,7 +13,7 @@ from training.generation.kgrid import same_k_grid
 
 
 class SetReader:
-    """A :class:`training.learning.train.CosmologySet` over ``<data>/<set>.h5``."""
+    """A :class:`training.learning.batches.CosmologySet` over ``<data>/<set>.h5``."""
 
     def __init__(self, path: str | Path, limit: int | None = None) -> None:
         path = Path(path)

@@ -45,7 +45,7 @@ class ProjectedSourceLoss(keras.losses.Loss):
     """MSE per tau slice plus ``weight`` times its cosmology's projected error.
 
     ``y_true`` carries, after the n_k targets, the columns tau, dtau, tau_0 - tau
-    and the cosmology's place in the step (``training.learning.train.with_line_of_sight``);
+    and the cosmology's place in the step (``training.learning.batches.with_line_of_sight``);
     with ``spectrum``, then the multipole whose weights v_l(k) a row carries
     (-1: none; with the TE term, the number of multipoles plus i for the TE
     weights of multipole i) and those weights

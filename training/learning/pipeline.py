@@ -19,17 +19,11 @@ from cosmicnet_cobaya.networks.network_set import (
 )
 from training.configuration.networks import NetworkConfig, NetworksConfig
 from training.generation.kgrid import same_k_grid
+from training.learning.batches import CosmologySet
 from training.learning.candidates import draw_candidate
+from training.learning.saving import clear_checkpoint, save_network, start_metadata
 from training.learning.select import rank_candidates, spectrum_error
-from training.learning.train import (
-    CosmologySet,
-    clear_checkpoint,
-    fit_normalisation,
-    fit_output,
-    save_network,
-    start_metadata,
-    train_network,
-)
+from training.learning.train import fit_normalisation, fit_output, train_network
 
 log = logging.getLogger(__name__)
 

@@ -73,7 +73,8 @@ def test_fisher_errors_at_the_best_fit_are_planck_like(packages_path):
     """plik_lite TTTEEE + tau prior at default CLASS precision: Planck 2018's errors."""
     from cosmicnet_cobaya.planck import BEST_FIT, LCDM_EXTRA_ARGS
     from cosmicnet_cobaya.sources import ClassSourceProvider
-    from training.evaluation.validate import PairRunner, ValidationSettings, fisher_shift
+    from training.evaluation.pairs import PairRunner, ValidationSettings
+    from training.evaluation.validate import fisher_shift
 
     settings = ValidationSettings(extra_args=dict(LCDM_EXTRA_ARGS), non_linear="none")
     runner = PairRunner(ClassSourceProvider(), settings)
@@ -97,7 +98,7 @@ class _ToyCMB:
 
     def class_spectra(self, point):
         from cosmicnet_cobaya.planck import BEST_FIT
-        from training.evaluation.validate import Spectra
+        from training.evaluation.pairs import Spectra
 
         ell = np.arange(2509, dtype=float)
         base = 5000.0 * np.exp(-((ell / 1500.0) ** 2)) * (1.2 + np.cos(ell / 45.0)) + 10.0

@@ -5,12 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from training.evaluation.pairs import Spectra
 from training.evaluation.plik import SPECTRA, PlikLite
-from training.evaluation.validate import (
-    Spectra,
-    errors_in_per_l_planck_units,
-    errors_in_planck_units,
-)
+from training.evaluation.validate import errors_in_per_l_planck_units, errors_in_planck_units
 
 L_MAX = 11
 BINS = ((2, 5), (6, 11))

@@ -139,7 +139,8 @@ def test_a_point_class_fails_on_is_recorded_and_counted_against_the_set():
     """Validation goes on past a CLASS failure, and the failure counts as a miss."""
     from cosmicnet_cobaya.planck import BEST_FIT, LCDM_EXTRA_ARGS
     from cosmicnet_cobaya.sources import ClassSourceProvider
-    from training.evaluation.validate import ValidationSettings, run_validation, target_report
+    from training.evaluation.pairs import ValidationSettings
+    from training.evaluation.validate import run_validation, target_report
 
     settings = ValidationSettings(extra_args=dict(LCDM_EXTRA_ARGS), l_max=600, non_linear="none")
     good = {name: BEST_FIT[name] for name in ("omega_b", "omega_cdm", "H0", "tau_reio")}

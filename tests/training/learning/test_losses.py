@@ -9,8 +9,8 @@ from helpers import TINY, SyntheticSet
 
 def _projection_step(k, spectrum_shape=None, seed=5):
     """Two cosmologies' batches (9 and 5 slices), predictions with noise, and the step."""
+    from training.learning.batches import Batch, stacked, with_line_of_sight
     from training.learning.line_of_sight import trapezoid_weights
-    from training.learning.train import Batch, stacked, with_line_of_sight
 
     rng = np.random.default_rng(seed)
     batches, predictions = [], []

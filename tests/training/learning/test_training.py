@@ -142,7 +142,7 @@ def test_learning_rate_decays_and_best_epoch_is_kept(tmp_path):
     best = int(np.argmin(history["val_loss"]))
     assert history["best_epoch"] == [best + 1]
     batch_norm = fit_output(data, config)
-    from training.learning.train import make_batch, padded
+    from training.learning.batches import make_batch, padded
 
     batch = make_batch(validation, 0, config, norm, batch_norm)
     inputs, _, _ = padded(batch)
@@ -219,7 +219,8 @@ def test_fine_tuning_starts_from_another_set(trained_set, tmp_path):
 
 def test_batch_cache_reuses_batches_within_its_memory_limit():
     from training.configuration.network_parsing import parse_networks_config
-    from training.learning.train import BatchCache, fit_normalisation, fit_output, make_batch
+    from training.learning.batches import BatchCache, make_batch
+    from training.learning.train import fit_normalisation, fit_output
 
     config = parse_networks_config(TINY).networks["t0"]
     data = SyntheticSet(3, seed=4)
@@ -263,7 +264,7 @@ def test_cached_training_matches_uncached(tmp_path):
 
 
 def test_stacked_cosmologies_weigh_the_same_whatever_their_rows():
-    from training.learning.train import Batch, padded, stacked
+    from training.learning.batches import Batch, padded, stacked
 
     def batch(rows: int, value: float) -> Batch:
         return Batch(
@@ -285,14 +286,8 @@ def test_stacked_cosmologies_weigh_the_same_whatever_their_rows():
 
 def test_weight_average_is_what_is_validated_kept_and_resumed(tmp_path):
     from training.configuration.network_parsing import parse_networks_config
-    from training.learning.train import (
-        AVERAGE_FILE,
-        fit_normalisation,
-        fit_output,
-        make_batch,
-        padded,
-        train_network,
-    )
+    from training.learning.batches import make_batch, padded
+    from training.learning.train import AVERAGE_FILE, fit_normalisation, fit_output, train_network
 
     block = {
         **TINY,
@@ -405,14 +400,9 @@ def test_polarisation_network_trains_with_ee_and_te_weights(tmp_path):
     """A t2 network with the polarisation projection: its batches carry the EE and TE
     weights of its own source against S_T0, and one epoch trains to a finite loss."""
     from training.configuration.network_parsing import parse_networks_config
+    from training.learning.batches import line_of_sight_columns, make_batch
     from training.learning.line_of_sight import spectrum_weights
-    from training.learning.train import (
-        fit_normalisation,
-        fit_output,
-        line_of_sight_columns,
-        make_batch,
-        train_network,
-    )
+    from training.learning.train import fit_normalisation, fit_output, train_network
 
     settings = {
         **TINY["t2"],
