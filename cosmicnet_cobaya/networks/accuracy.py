@@ -8,7 +8,7 @@ Both sides take the figures, their wording and their targets from here.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 L_MAX = 2508
@@ -126,18 +126,19 @@ class AccuracyReport:
         """Every target the report has a figure for is met, and at least one figure exists."""
         checked = [key for key in self.targets if key in self.figures]
         return bool(checked) and all(
-            FIGURES[key].met(self.figures[key]) if key in FIGURES else True for key in checked
+            replace(FIGURES[key], target=self.targets[key]).met(self.figures[key])
+            for key in checked
         )
 
     def describe(self) -> str:
         """The figures in words, each with its target and whether it is met."""
         parts = []
         for key, value in self.figures.items():
-            figure = FIGURES.get(key)
-            if figure is not None and key in self.targets:
-                parts.append(
-                    Figure(**{**figure.__dict__, "target": self.targets[key]}).describe(value)
-                )
+            figure = FIGURES[key]
+            if key in self.targets:
+                parts.append(replace(figure, target=self.targets[key]).describe(value))
+            else:
+                parts.append(figure.wording.format(figure.number.format(value)))
         if self.n_failed:
             parts.append(f"{self.n_failed} cosmologies on which CLASS failed")
         return ", ".join(parts)
