@@ -20,6 +20,12 @@ from cosmicnet_cobaya.hooked_class import PRIMORDIAL_PARAMETERS, SERVED_PARAMETE
 from cosmicnet_cobaya.networks.accuracy import AccuracyReport
 from cosmicnet_cobaya.networks.network_set import NetworkSetError
 from cosmicnet_cobaya.networks.provider import NetworkSourceProvider
+from cosmicnet_cobaya.networks.shipped import (
+    DEFAULT_SET,
+    SHIPPED_ROOT,
+    choose_shipped_set,
+    resolve_network_set,
+)
 from cosmicnet_cobaya.sources import ClassSourceProvider, SourceProvider
 from cosmicnet_cobaya.transfers import TRANSFERS_PRODUCT, ClassNetTransfers
 
@@ -28,8 +34,8 @@ PRIMORDIAL_SPEEDUP = 5.0
 """Declared speed of the primordial half relative to the slow half (a floor:
 measured ratios are 8-30)."""
 OUT_OF_DOMAIN_POLICIES = ("fallback", "reject", "force")
-DEFAULT_NETWORKS = Path(__file__).resolve().parent / "data" / "default_networks"
-"""The network set used with ``networks: null``: the shipped LCDM set."""
+DEFAULT_NETWORKS = SHIPPED_ROOT / DEFAULT_SET
+"""The shipped LCDM set (``networks: null`` picks it unless another shipped set fits)."""
 
 
 def describe_accuracy(report: dict) -> str:
@@ -164,16 +170,7 @@ class ClassNet(classy):
     def _make_source_provider(self) -> SourceProvider:
         if self.sources == "class":
             return ClassSourceProvider()
-        directory = Path(self.networks) if self.networks else DEFAULT_NETWORKS
-        if not self.networks and not (directory / "metadata.json").is_file():
-            raise LoggedError(
-                self.log,
-                "sources: network with networks: null uses the default network set "
-                "%s, which is not installed. Train one with `cosmicnet train CONFIG "
-                "--data DIR --out NETDIR` and set `networks: NETDIR`, or use "
-                "`sources: class`.",
-                directory,
-            )
+        directory = self._network_set_folder()
         try:
             provider = NetworkSourceProvider(directory, check_domain=self.out_of_domain != "force")
         except NetworkSetError as error:
@@ -190,6 +187,26 @@ class ClassNet(classy):
         )
         self._report_accuracy(provider.networks.metadata.provenance.get("accuracy", {}))
         return provider
+
+    def _network_set_folder(self) -> Path:
+        """The set named by ``networks``, or with ``networks: null`` the fitting shipped set."""
+        try:
+            if self.networks:
+                return resolve_network_set(self.networks)
+            name, directory, rejected = choose_shipped_set(self.extra_args)
+        except NetworkSetError as error:
+            raise LoggedError(self.log, "Cannot use network set: %s", error) from error
+        for other, reasons in rejected.items():
+            self.log.info("Shipped set %r not taken: %s", other, "; ".join(reasons[:3]))
+        fits = name not in rejected
+        self.log.info(
+            "networks: null: the shipped set %r%s",
+            name,
+            " (trained with these extra_args)"
+            if fits
+            else " (no shipped set fits these extra_args: its points fall back to CLASS)",
+        )
+        return directory
 
     def _report_accuracy(self, accuracy: dict) -> None:
         """Log the set's recorded validation; warn, naming the missed targets, if any."""

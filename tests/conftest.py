@@ -7,6 +7,7 @@ from pathlib import Path
 import helpers
 import pytest
 
+from cosmicnet_cobaya.networks.domain import Domain
 from cosmicnet_cobaya.planck import find_packages_path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,7 +61,7 @@ def trained_set(tmp_path_factory):
         helpers.SyntheticSet(2, seed=2),
         out,
         {"class_precision": {}},
-        {"H0": [60.0, 75.0]},
+        Domain({"H0": [60.0, 75.0]}),
         progress=False,
     )
     return out

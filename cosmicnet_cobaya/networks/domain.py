@@ -11,7 +11,8 @@ lensing, precision of later modules) do not matter.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 AFTER_PERTURBATIONS = frozenset(
@@ -41,6 +42,55 @@ ALTERNATIVE_PARAMETERISATIONS = frozenset(
 through the derived varied parameters instead."""
 
 
+@dataclass(frozen=True)
+class LinearConstraint:
+    """A bound on a linear combination of varied parameters, e.g. w0_fld + wa_fld <= -0.1."""
+
+    coefficients: tuple[tuple[str, float], ...]
+    low: float | None = None
+    high: float | None = None
+
+    def value(self, params: Mapping[str, float]) -> float:
+        """The combination at ``params``."""
+        return sum(weight * params[name] for name, weight in self.coefficients)
+
+    def describe(self) -> str:
+        """E.g. ``1*w0_fld + 1*wa_fld``."""
+        return " + ".join(f"{weight:g}*{name}" for name, weight in self.coefficients)
+
+    def violation(self, params: Mapping[str, float]) -> str | None:
+        """Why ``params`` breaks the constraint, or None."""
+        if any(name not in params for name, _ in self.coefficients):
+            return f"{self.describe()} cannot be checked (a parameter is missing)"
+        value = self.value(params)
+        if (self.low is not None and value < self.low) or (
+            self.high is not None and value > self.high
+        ):
+            return f"{self.describe()} = {value:.6g} outside [{self.low}, {self.high}]"
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (metadata)."""
+        return {"coefficients": dict(self.coefficients), "min": self.low, "max": self.high}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LinearConstraint:
+        """Inverse of :meth:`to_dict`."""
+        coefficients = tuple((str(k), float(v)) for k, v in data["coefficients"].items())
+        low, high = data.get("min"), data.get("max")
+        return cls(
+            coefficients, None if low is None else float(low), None if high is None else float(high)
+        )
+
+
+@dataclass(frozen=True)
+class Domain:
+    """The varied parameters' ranges and the constraints joining them (a set's domain)."""
+
+    ranges: dict[str, list[float]]
+    constraints: tuple[LinearConstraint, ...] = ()
+
+
 def _same(a: Any, b: Any) -> bool:
     try:
         return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=0.0)
@@ -53,18 +103,21 @@ def domain_violations(
     trained_settings: Mapping[str, Any],
     params: Mapping[str, float],
     settings: Mapping[str, Any],
+    constraints: Sequence[LinearConstraint] = (),
 ) -> list[str]:
     """Reasons why a point lies outside the domain (empty when inside).
 
     ``ranges``: varied parameter -> [low, high]; ``trained_settings``: the fixed
     CLASS settings of the training data; ``params``: the point's values of the
-    varied parameters; ``settings``: every CLASS setting of the point.
+    varied parameters; ``settings``: every CLASS setting of the point;
+    ``constraints``: bounds on combinations of the varied parameters.
     """
     reasons = []
     for name, (low, high) in ranges.items():
         value = params.get(name)
         if value is None or not low <= value <= high:
             reasons.append(f"{name}={value} outside [{low}, {high}]")
+    reasons += [r for r in (c.violation(params) for c in constraints) if r is not None]
     for name, trained in trained_settings.items():
         if name in AFTER_PERTURBATIONS:
             continue

@@ -27,6 +27,7 @@ from cosmicnet_cobaya.atomic import atomic_write_text
 from cosmicnet_cobaya.errors import CosmicNetError
 from cosmicnet_cobaya.features import KBases
 from cosmicnet_cobaya.networks.correction import CorrectionError, ResidualCorrection, check_fits
+from cosmicnet_cobaya.networks.domain import LinearConstraint
 from cosmicnet_cobaya.networks.forward import ForwardModelError, NumpyModel, load_numpy_model
 from cosmicnet_cobaya.networks.hubble import FlatLambdaExpansion
 from cosmicnet_cobaya.networks.inputs import InputSpec, assemble_inputs
@@ -152,6 +153,8 @@ class NetworkSetMetadata:
     domain: dict[str, list[float]] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
     """CLASS version and precision, data hash, package version, config."""
+    constraints: tuple[LinearConstraint, ...] = ()
+    """Bounds on combinations of the varied parameters (e.g. w0_fld + wa_fld)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, with the format name and version."""
@@ -162,9 +165,18 @@ class NetworkSetMetadata:
             "param_names": list(self.param_names),
             "normalisation": self.normalisation.to_dict(),
             "domain": self.domain,
+            **(
+                {"constraints": [c.to_dict() for c in self.constraints]} if self.constraints else {}
+            ),
             "provenance": self.provenance,
             "networks": {name: entry.to_dict() for name, entry in self.networks.items()},
         }
+
+    def _constraints_entry(self) -> dict[str, Any]:
+        """``{"constraints": [...]}`` when the domain has constraints (else nothing)."""
+        if not self.constraints:
+            return {}
+        return {"constraints": [constraint.to_dict() for constraint in self.constraints]}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> NetworkSetMetadata:
@@ -198,6 +210,7 @@ class NetworkSetMetadata:
             networks=networks,
             domain={name: list(bounds) for name, bounds in data.get("domain", {}).items()},
             provenance=dict(data.get("provenance", {})),
+            constraints=tuple(LinearConstraint.from_dict(c) for c in data.get("constraints", [])),
         )
         try:
             metadata.expansion  # noqa: B018 -- checks every network's references

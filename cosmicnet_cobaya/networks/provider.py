@@ -100,6 +100,7 @@ class NetworkSourceProvider:
             metadata.provenance.get("class_precision", {}),
             params,
             dict(cosmo.pars),
+            metadata.constraints,
         )
 
     def sources_for(self, cosmo: Any, prepared: PreparedPerturbations) -> SourceGrid:

@@ -37,7 +37,7 @@ def test_every_file_of_the_default_set_is_packaged():
     setup = configparser.ConfigParser()
     setup.read(ROOT / "setup.cfg")
     patterns = [p.strip() for p in setup["options.package_data"]["cosmicnet_cobaya"].split(",")]
-    package = DEFAULT_NETWORKS.parents[1]
+    package = ROOT / "cosmicnet_cobaya"
     for path in DEFAULT_NETWORKS.iterdir():
         relative = path.relative_to(package).as_posix()
         assert any(fnmatch(relative, pattern) for pattern in patterns), relative

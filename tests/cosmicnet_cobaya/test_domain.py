@@ -39,3 +39,24 @@ def test_other_parameterisation_is_checked_through_derived_values():
     settings = {**SETTINGS, "100*theta_s": 1.04}
     settings.pop("H0")
     assert domain_violations(RANGES, TRAINED, INSIDE, settings) == []
+
+
+def test_linear_constraint_is_part_of_the_domain_and_of_the_metadata():
+    from dataclasses import replace
+
+    from cosmicnet_cobaya.classnet import DEFAULT_NETWORKS
+    from cosmicnet_cobaya.networks.domain import LinearConstraint
+    from cosmicnet_cobaya.networks.network_set import NetworkSetMetadata, read_metadata
+
+    w0wa = LinearConstraint((("w0_fld", 1.0), ("wa_fld", 1.0)), high=-0.1)
+    ranges = {"w0_fld": [-1.4, -0.3], "wa_fld": [-3.0, 1.0]}
+    inside = {"w0_fld": -0.9, "wa_fld": 0.5}
+    assert domain_violations(ranges, {}, inside, dict(inside), [w0wa]) == []
+    outside = {"w0_fld": -0.5, "wa_fld": 0.9}
+    (reason,) = domain_violations(ranges, {}, outside, dict(outside), [w0wa])
+    assert "1*w0_fld + 1*wa_fld = 0.4 outside [None, -0.1]" in reason
+    assert LinearConstraint.from_dict(w0wa.to_dict()) == w0wa
+    shipped = read_metadata(DEFAULT_NETWORKS)
+    assert "constraints" not in shipped.to_dict()  # sets without constraints are unchanged
+    constrained = replace(shipped, constraints=(w0wa,))
+    assert NetworkSetMetadata.from_dict(constrained.to_dict()).constraints == (w0wa,)

@@ -1,6 +1,6 @@
 """``cosmicnet assemble``: a network set with some networks taken from a fine-tuned set.
 
-    cosmicnet assemble --base cosmicnet_cobaya/data/default_networks \
+    cosmicnet assemble --base cosmicnet_cobaya/data/networks/lcdm \
         --from work/nets_tuned --names t0 --out work/nets_full
 
 Copies ``--base`` to ``--out`` (replaced) and replaces the networks in

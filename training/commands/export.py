@@ -1,6 +1,6 @@
 """``cosmicnet export``: a trained network set made ready to ship.
 
-    cosmicnet export work/nets --out cosmicnet_cobaya/data/default_networks [--max-mb 25]
+    cosmicnet export work/nets --out cosmicnet_cobaya/data/networks/lcdm [--max-mb 25]
         [--references tau_reio=0.035,H0=67.66 tau_reio=0.045,H0=65.9 ...]
 
 Copies ``metadata.json`` and every network without its optimizer state

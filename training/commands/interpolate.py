@@ -1,6 +1,6 @@
 """``cosmicnet interpolate``: named networks mixed from two sets' weights.
 
-    cosmicnet interpolate --base cosmicnet_cobaya/data/default_networks \
+    cosmicnet interpolate --base cosmicnet_cobaya/data/networks/lcdm \
         --other work/nets_tuned --names t0 --alpha 0.5 --out work/nets_mixed
 
 Copies ``--other`` (a set fine-tuned from ``--base`` with ``--init-from``) to

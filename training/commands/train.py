@@ -110,7 +110,9 @@ def load_inputs(
         "data_files": [str(path) for path in files],
         "data_hash": data_hash([path for path in files if path.is_file()]),
     }
-    domain = {p.name: [p.low, p.high] for p in family.params}
+    from cosmicnet_cobaya.networks.domain import Domain
+
+    domain = Domain({p.name: [p.low, p.high] for p in family.params}, family.constraints)
     return family, networks, provenance, domain
 
 

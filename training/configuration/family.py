@@ -25,6 +25,7 @@ import yaml
 
 from cosmicnet_cobaya.errors import CosmicNetError
 from cosmicnet_cobaya.networks.accuracy import L_MAX
+from cosmicnet_cobaya.networks.domain import LinearConstraint
 from training.configuration.keys import check_keys
 
 logger = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ _OUTPUT_FOR_TARGET: dict[str, tuple[str, ...]] = {
 }
 _TOP_KEYS = {
     "family",
+    "constraints",
     "description",
     "box_sigma",
     "params",
@@ -170,6 +172,7 @@ class FamilyConfig:
     description: str = ""
     raw: dict[str, Any] = field(default_factory=dict)
     """The mapping the config was parsed from (stored as metadata)."""
+    constraints: tuple[LinearConstraint, ...] = ()  # points breaking one are not drawn
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -394,6 +397,34 @@ def _parse_storage(entry: Any) -> StorageSpec:
     return spec
 
 
+def _parse_constraints(entries: Any, varied: tuple[ParamRange, ...]) -> tuple:
+    """``constraints: [{coefficients: {w0_fld: 1, wa_fld: 1}, max: -0.1}, ...]``."""
+    if not isinstance(entries, list | None):
+        raise ConfigError("constraints must be a list of {coefficients, min, max} mappings")
+    parsed = []
+    for index, entry in enumerate(entries or []):
+        where = f"constraints[{index}]"
+        _check_keys(entry, {"coefficients", "min", "max"}, ("coefficients",), where)
+        coefficients = entry["coefficients"]
+        valid = isinstance(coefficients, Mapping) and bool(coefficients)
+        unknown = set(coefficients) - {p.name for p in varied} if valid else {str(coefficients)}
+        if unknown or not {"min", "max"} & set(entry):
+            raise ConfigError(
+                f"{where} must map varied parameters to numbers (not {sorted(unknown)}) under "
+                "coefficients, with min, max or both"
+            )
+        low, high = (entry.get(key) for key in ("min", "max"))
+        pairs = tuple((str(n), _number(v, f"{where}.{n}")) for n, v in coefficients.items())
+        parsed.append(
+            LinearConstraint(
+                pairs,
+                None if low is None else _number(low, f"{where}.min"),
+                None if high is None else _number(high, f"{where}.max"),
+            )
+        )
+    return tuple(parsed)
+
+
 def parse_config(raw: Mapping[str, Any]) -> FamilyConfig:
     """Validate a family mapping (as read from YAML) into a :class:`FamilyConfig`."""
     _check_keys(raw, _TOP_KEYS, _REQUIRED_TOP_KEYS, "the family config")
@@ -426,6 +457,7 @@ def parse_config(raw: Mapping[str, Any]) -> FamilyConfig:
         networks=dict(networks),
         description=str(raw.get("description", "")),
         raw=copy.deepcopy(dict(raw)),
+        constraints=_parse_constraints(raw.get("constraints"), parsed.varied),
     )
 
 

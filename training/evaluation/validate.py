@@ -284,8 +284,7 @@ def summarise_points(
         },
         "points": list(per_point),
     }
-    tt = np.array([in_l_range(e["tt"]) for e in all_errors]).reshape(len(all_errors), -1)
-    within = int(np.sum(np.all(np.abs(tt) < TT_TOLERANCE, axis=1)))
+    within = sum(bool(np.all(np.abs(in_l_range(e["tt"])) < TT_TOLERANCE)) for e in all_errors)
     summary["tt_fraction_within_0.3pct_l30_2500"] = within / total if total else 0.0
     if not per_point:
         return summary

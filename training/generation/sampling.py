@@ -4,6 +4,7 @@ uniform or, with a set's ``covmat``, Gaussian."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy.stats import norm, qmc
@@ -31,16 +32,52 @@ def _sampled_box(config: FamilyConfig, spec: SetSpec) -> tuple[np.ndarray, np.nd
     return centres - half_widths, centres + half_widths
 
 
+def allowed(config: FamilyConfig, points: np.ndarray) -> np.ndarray:
+    """Which rows of ``points`` meet every constraint of the family."""
+    keep = np.ones(points.shape[0], dtype=bool)
+    columns = {name: points[:, i] for i, name in enumerate(config.param_names)}
+    for constraint in config.constraints:
+        value = sum(weight * columns[name] for name, weight in constraint.coefficients)
+        if constraint.low is not None:
+            keep &= value >= constraint.low
+        if constraint.high is not None:
+            keep &= value <= constraint.high
+    return keep
+
+
+def _rounds(draw: Any, config: FamilyConfig, spec: SetSpec, what: str) -> np.ndarray:
+    """``spec.size`` allowed points from successive rounds of ``draw()`` (deterministic)."""
+    kept, count = [], 0
+    for _ in range(MAX_GAUSSIAN_ROUNDS):
+        points = draw()
+        points = points[allowed(config, points)]
+        kept.append(points)
+        count += points.shape[0]
+        if count >= spec.size:
+            return np.concatenate(kept)[: spec.size]
+    raise ConfigError(
+        f"sets.{spec.name}: fewer than {spec.size} of {MAX_GAUSSIAN_ROUNDS * spec.size} "
+        f"{what} meet the box and the constraints; widen the box or loosen the constraints"
+    )
+
+
 def latin_hypercube(config: FamilyConfig, spec: SetSpec) -> np.ndarray:
     """``spec.size`` points of the box, shape (size, n_params), columns in param order.
 
-    The sample depends only on the box, ``spec.seed`` and ``spec.box_fraction``
-    (the central part of the box it covers); sets with different seeds are
-    independent.
+    The sample depends only on the box, the constraints, ``spec.seed`` and
+    ``spec.box_fraction`` (the central part of the box it covers); sets with
+    different seeds are independent. With constraints, hypercubes are drawn
+    in rounds and the points that break one are dropped.
     """
-    unit = _unit_hypercube(np.random.default_rng(spec.seed), len(config.params), spec.size)
+    rng = np.random.default_rng(spec.seed)
     lows, highs = _sampled_box(config, spec)
-    return qmc.scale(unit, lows, highs)
+
+    def draw() -> np.ndarray:
+        return qmc.scale(_unit_hypercube(rng, len(config.params), spec.size), lows, highs)
+
+    if not config.constraints:
+        return draw()
+    return _rounds(draw, config, spec, "hypercube points")
 
 
 def gaussian_hypercube(config: FamilyConfig, spec: SetSpec) -> np.ndarray:
@@ -64,21 +101,13 @@ def gaussian_hypercube(config: FamilyConfig, spec: SetSpec) -> np.ndarray:
     lows, highs = _sampled_box(config, spec)
     centre = (lows + highs) / 2
     rng = np.random.default_rng(spec.seed)
-    kept: list[np.ndarray] = []
-    count = 0
-    for _ in range(MAX_GAUSSIAN_ROUNDS):
+
+    def draw() -> np.ndarray:
         unit = _unit_hypercube(rng, len(names), spec.size)
         draws = centre + norm.ppf(unit) @ factor.T
-        inside = draws[np.all((draws >= lows) & (draws <= highs), axis=1)]
-        kept.append(inside)
-        count += inside.shape[0]
-        if count >= spec.size:
-            return np.concatenate(kept)[: spec.size]
-    raise ConfigError(
-        f"sets.{spec.name}: fewer than {spec.size} of {MAX_GAUSSIAN_ROUNDS * spec.size} "
-        "Gaussian draws fall inside the sampled box; the covmat is much wider than the "
-        "box (raise box_fraction or box_sigma)"
-    )
+        return draws[np.all((draws >= lows) & (draws <= highs), axis=1)]
+
+    return _rounds(draw, config, spec, "Gaussian draws (is the covmat much wider than the box?)")
 
 
 def sample_set(config: FamilyConfig, spec: SetSpec) -> np.ndarray:

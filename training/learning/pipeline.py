@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from cosmicnet_cobaya.networks.domain import Domain
 from cosmicnet_cobaya.networks.network_set import (
     NetworkEntry,
     NetworkSetMetadata,
@@ -78,7 +79,7 @@ def _open_network_set(
     out_dir: Path,
     training: CosmologySet,
     extra_provenance: dict[str, Any],
-    domain: dict[str, list[float]],
+    domain: Domain,
     normalisation: Any = None,
 ) -> NetworkSetMetadata:
     """Set up the devices, then the set's metadata (new, or read back to resume).
@@ -108,7 +109,7 @@ def train_network_set(
     validation: CosmologySet,
     out_dir: Path,
     extra_provenance: dict[str, Any],
-    domain: dict[str, list[float]],
+    domain: Domain,
     only: Sequence[str] | None = None,
     progress: bool = True,
     init_from: Path | None = None,
@@ -275,7 +276,7 @@ def select_network(
     reference: Any,
     out_dir: Path,
     extra_provenance: dict[str, Any],
-    domain: dict[str, list[float]],
+    domain: Domain,
     progress: bool = True,
     cache_bytes: int = 0,
 ) -> dict[str, Any]:

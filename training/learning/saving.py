@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import shutil
@@ -12,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from cosmicnet_cobaya.atomic import atomic_write
+from cosmicnet_cobaya.networks.domain import Domain
 from cosmicnet_cobaya.networks.network_set import (
     NetworkEntry,
     NetworkSetMetadata,
@@ -46,14 +48,7 @@ def save_network(
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write(out_dir / entry.file, model.save)
     networks = {**metadata.networks, name: entry}
-    updated = NetworkSetMetadata(
-        k=metadata.k,
-        param_names=metadata.param_names,
-        normalisation=metadata.normalisation,
-        networks=networks,
-        domain=metadata.domain,
-        provenance=metadata.provenance,
-    )
+    updated = dataclasses.replace(metadata, networks=networks)
     updated.write(out_dir)
     return updated
 
@@ -63,7 +58,7 @@ def start_metadata(
     training: CosmologySet,
     norm: InputNormalisation,
     provenance: dict[str, Any],
-    domain: dict[str, list[float]],
+    domain: Domain,
 ) -> NetworkSetMetadata:
     """The set's metadata, read back when resuming into an existing set."""
     if (out_dir / "metadata.json").is_file():
@@ -76,8 +71,9 @@ def start_metadata(
         param_names=tuple(training.param_names),
         normalisation=norm,
         networks={},
-        domain=domain,
+        domain=dict(domain.ranges),
         provenance=provenance,
+        constraints=tuple(domain.constraints),
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     metadata.write(out_dir)

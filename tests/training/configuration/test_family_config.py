@@ -231,3 +231,31 @@ def test_every_network_setting_has_exactly_one_parser():
     from training.configuration.networks import NetworkConfig
 
     assert set(FIELD_PARSERS) == {item.name for item in fields(NetworkConfig)}
+
+
+def test_constraints_are_parsed_and_no_drawn_point_breaks_them(lcdm: dict) -> None:
+    """A linear constraint (here omega_b/omega_cdm scaled so that a third of the box
+    breaks it): hypercubes are drawn in rounds until the set is full of allowed points."""
+    import numpy as np
+
+    from training.generation.sampling import latin_hypercube
+
+    raw = copy.deepcopy(lcdm)
+    raw["constraints"] = [{"coefficients": {"H0": 1.0, "tau_reio": 100.0}, "max": 73.0}]
+    config = parse_config(raw)
+    (constraint,) = config.constraints
+    assert constraint.coefficients == (("H0", 1.0), ("tau_reio", 100.0))
+    assert (constraint.low, constraint.high) == (None, 73.0)
+    spec = next(s for s in config.sets if s.name == "test")
+    points = latin_hypercube(config, spec)
+    assert points.shape == (100, 4)
+    combination = points[:, 2] + 100.0 * points[:, 3]
+    assert np.all(combination <= 73.0) and combination.max() > 72.0
+    np.testing.assert_array_equal(points, latin_hypercube(config, spec))  # deterministic
+    for bad, message in (
+        ([{"coefficients": {"w0_fld": 1}, "max": 0}], "must map varied parameters"),
+        ([{"coefficients": {"H0": 1}}], "min, max or both"),
+        ({"coefficients": {"H0": 1}}, "must be a list"),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            parse_config({**raw, "constraints": bad})

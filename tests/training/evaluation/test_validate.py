@@ -153,3 +153,7 @@ def test_a_point_class_fails_on_is_recorded_and_counted_against_the_set():
     assert summary["tt_fraction_within_0.3pct_l30_2500"] == 0.5
     report = target_report(summary)
     assert report["n_failed"] == 1 and report["meets_targets"] is False
+    # every point failing still gives a summary, and a report that fails
+    summary = run_validation(ClassSourceProvider(), settings, [bad], None, progress=False)
+    assert summary["n_failed"] == 1 and summary["tt_fraction_within_0.3pct_l30_2500"] == 0.0
+    assert target_report(summary)["meets_targets"] is False

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from helpers import ROOT, TINY, SyntheticSet, copy_set_files
 
+from cosmicnet_cobaya.networks.domain import Domain
 from cosmicnet_cobaya.networks.network_set import (
     read_metadata,
 )
@@ -161,7 +162,7 @@ def test_fine_tuning_starts_from_another_set(trained_set, tmp_path):
 
     block = {**TINY, "train": ["t2"], "t2": {**TINY["t2"], "tau_range": [0, 1.5]}}
     args = (SyntheticSet(3, seed=1), SyntheticSet(2, seed=2), tmp_path / "tuned")
-    extra = ({"class_precision": {}}, {"H0": [60.0, 75.0]})
+    extra = ({"class_precision": {}}, Domain({"H0": [60.0, 75.0]}))
     tuned = train_network_set(
         parse_networks_config(block), *args, *extra, progress=False, init_from=trained_set
     )
