@@ -44,7 +44,7 @@ network (``t0``) and a late-time one (``t0_late``).
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from cosmicnet_cobaya.errors import CosmicNetError
@@ -93,11 +93,16 @@ def _branches(*specs: tuple[tuple[int, int, int, int], ...]) -> tuple[tuple[Conv
     return tuple(tuple(ConvLayer(*layer) for layer in branch) for branch in specs)
 
 
+RUN_SETTING = {"run": True}
+"""Field metadata of a training-run setting: a fine-tuning run's value replaces the
+starting network's in the set's metadata (the rest is the architecture)."""
+
+
 @dataclass(frozen=True)
 class NetworkConfig:
     """Architecture and training settings of one network."""
 
-    epochs: int
+    epochs: int = field(metadata=RUN_SETTING)
     time_inputs: tuple[str, ...]
     time_dense: tuple[int, ...]
     time_skip: bool
@@ -105,59 +110,63 @@ class NetworkConfig:
     scales_dense: int
     conv_branches: tuple[tuple[ConvLayer, ...], ...]
     central_dense: tuple[int, ...]
-    output_transform: str = "affine"
-    output_std_floor: float = 0.0
+    output_transform: str = field(default="affine", metadata=RUN_SETTING)
+    output_std_floor: float = field(default=0.0, metadata=RUN_SETTING)
     """affine_k: smallest per-k standard deviation, in units of the overall one."""
-    output_std_cap: float = 0.0
+    output_std_cap: float = field(default=0.0, metadata=RUN_SETTING)
     """affine_k: largest per-k standard deviation, in units of the overall one (0: none)."""
     params: bool = True
     scales: bool = True
     k_bases: tuple[str, ...] = ("cos_in", "sin_in", "damping")
-    learning_rate: float = 1e-3
-    learning_rate_decay: float = 1.0
+    learning_rate: float = field(default=1e-3, metadata=RUN_SETTING)
+    learning_rate_decay: float = field(default=1.0, metadata=RUN_SETTING)
     """The learning rate is multiplied by this factor after every epoch."""
-    learning_rate_warmup_steps: int = 0
+    learning_rate_warmup_steps: int = field(default=0, metadata=RUN_SETTING)
     """Steps over which the learning rate rises linearly from zero at the start of a run
     (not on resuming); lets a restarted Adam learn its moments before full steps
     when fine-tuning a trained network (0: none)."""
-    cosmologies_per_batch: int = 1
+    cosmologies_per_batch: int = field(default=1, metadata=RUN_SETTING)
     """Cosmologies (all their served tau slices) per training step; the paper uses one."""
-    weight_average: float = 0.0
+    weight_average: float = field(default=0.0, metadata=RUN_SETTING)
     """Momentum of the moving average of the weights over the steps (0: no averaging)."""
-    trainable_layers: tuple[str, ...] = ()
+    trainable_layers: tuple[str, ...] = field(default=(), metadata=RUN_SETTING)
     """Names of the layers a run trains, the others frozen (e.g. ``[output]`` to refit
     the head of a trained network with ``--init-from``; empty: all layers)."""
-    projected_loss_weight: float = 0.0
+    projected_loss_weight: float = field(default=0.0, metadata=RUN_SETTING)
     """Weight of the line-of-sight projected error in the loss (learning/losses.py; 0: MSE)."""
-    projected_loss_frequencies: tuple[float, ...] = (0.0, 0.25, 0.5)
+    projected_loss_frequencies: tuple[float, ...] = field(
+        default=(0.0, 0.25, 0.5), metadata=RUN_SETTING
+    )
     """Frequencies along tau, in units of k, at which the error is projected."""
-    projected_loss_multipoles: tuple[int, ...] = ()
+    projected_loss_multipoles: tuple[int, ...] = field(default=(), metadata=RUN_SETTING)
     """Multipoles of a projection with the Bessel kernel j_l(k (tau_0 - tau)) instead
     of the frequencies (empty: frequencies)."""
-    projected_loss_k_max: float = 0.1
+    projected_loss_k_max: float = field(default=0.1, metadata=RUN_SETTING)
     """Largest k [1/Mpc] of the Bessel-kernel projection."""
-    projected_loss_spectrum: bool = False
+    projected_loss_spectrum: bool = field(default=False, metadata=RUN_SETTING)
     """Bessel kernel: project onto the relative C_l errors at the multipoles."""
-    projected_loss_frequency_weight: float = 0.0
+    projected_loss_frequency_weight: float = field(default=0.0, metadata=RUN_SETTING)
     """Bessel kernel: weight of the frequency projection added to the loss as well."""
-    projected_loss_te_weight: float = 0.0
+    projected_loss_te_weight: float = field(default=0.0, metadata=RUN_SETTING)
     """Spectrum projection: weight of the TE errors (relative to sqrt(C_l^TT C_l^EE),
     with the cosmology's S_T2 for a temperature source, S_T0 for a polarisation one)
     beside the TT (or EE) ones (0: none)."""
-    projected_loss_polarisation: bool = False
+    projected_loss_polarisation: bool = field(default=False, metadata=RUN_SETTING)
     """Spectrum projection of a polarisation source (t2): E-mode kernel j_l(x) / x^2 and
     relative EE errors in place of the TT ones."""
-    projected_loss_shift_weight: float = 0.0
+    projected_loss_shift_weight: float = field(default=0.0, metadata=RUN_SETTING)
     """Spectrum projection: weight of the Planck posterior shift the relative errors
     would cause, through ``projected_loss_shift_matrix`` (0: none)."""
-    projected_loss_shift_matrix: tuple[tuple[str, tuple[float, ...]], ...] = ()
+    projected_loss_shift_matrix: tuple[tuple[str, tuple[float, ...]], ...] = field(
+        default=(), metadata=RUN_SETTING
+    )
     """Parameter -> shift in sigma per unit relative error at each multipole, TT (EE
     with ``projected_loss_polarisation``) then TE (``cosmicnet shift-matrix``)."""
     leaky_slope: float = 0.3
-    seed: int = 1234
-    source: str = ""
+    seed: int = field(default=1234, metadata=RUN_SETTING)
+    source: str = field(default="", metadata=RUN_SETTING)
     """The CLASS source predicted (empty: the network's name)."""
-    tau_range: TauRange = FULL_RANGE
+    tau_range: TauRange = field(default=FULL_RANGE, metadata=RUN_SETTING)
     """The tau slices served, in units of tau_rec (high None: open)."""
     search: SearchConfig = field(default_factory=SearchConfig)
 
@@ -179,6 +188,11 @@ class NetworkConfig:
     def inputs(self) -> InputSpec:
         """The input definition stored with the network."""
         return InputSpec(self.time_inputs, self.params, self.scales, self.k_bases)
+
+    @classmethod
+    def run_settings(cls) -> tuple[str, ...]:
+        """Names of the training-run settings (fields marked ``RUN_SETTING``)."""
+        return tuple(item.name for item in fields(cls) if item.metadata.get("run"))
 
     def architecture(self) -> dict[str, Any]:
         """JSON-ready architecture and training settings (for metadata.json)."""

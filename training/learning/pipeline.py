@@ -217,29 +217,7 @@ def _wants_new_output_transform(start: NetworkEntry, config: NetworkConfig) -> b
     )
 
 
-_TRAINING = (
-    "epochs",
-    "learning_rate",
-    "learning_rate_decay",
-    "cosmologies_per_batch",
-    "weight_average",
-    "projected_loss_weight",
-    "projected_loss_frequencies",
-    "projected_loss_multipoles",
-    "projected_loss_k_max",
-    "projected_loss_spectrum",
-    "projected_loss_frequency_weight",
-    "projected_loss_te_weight",
-    "projected_loss_shift_weight",
-    "projected_loss_shift_matrix",
-    "learning_rate_warmup_steps",
-    "seed",
-    "source",
-    "tau_range",
-    "output_transform",
-    "output_std_floor",
-    "output_std_cap",
-)
+_TRAINING = NetworkConfig.run_settings()
 """Settings of a fine-tuning run that replace those of the starting network."""
 
 _LINEAGE_SETTINGS = tuple(

@@ -140,3 +140,16 @@ def test_shift_matrix_is_read_from_the_file_the_config_names(tmp_path):
     (tmp_path / "family.yaml").write_text(yaml.safe_dump(family))
     with pytest.raises(NetworkConfigError, match="cannot read the shift-matrix file"):
         parse_networks_config(load_config(tmp_path / "family.yaml").networks)
+
+
+def test_run_settings_are_read_off_the_fields():
+    """What a fine-tuning run records comes from the field tags, not a list kept by hand."""
+    from dataclasses import fields
+
+    from training.configuration.networks import RUN_SETTING, NetworkConfig
+    from training.learning.pipeline import _TRAINING
+
+    tagged = {item.name for item in fields(NetworkConfig) if item.metadata == RUN_SETTING}
+    assert set(_TRAINING) == tagged == set(NetworkConfig.run_settings())
+    assert {"projected_loss_polarisation", "learning_rate", "tau_range"} <= tagged
+    assert not {"time_dense", "conv_branches", "central_dense"} & tagged  # architecture
