@@ -30,7 +30,6 @@ scale ``r_d`` splined in conformal time at ``tau_rec``.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -40,8 +39,6 @@ from scipy.interpolate import CubicSpline
 
 from cosmicnet_cobaya.errors import CosmicNetError
 from cosmicnet_cobaya.hook.bridge import output_table
-
-logger = logging.getLogger(__name__)
 
 SCALAR_NAMES: tuple[str, ...] = (
     "tau_rec",

@@ -15,7 +15,6 @@ log = logging.getLogger(__name__)
 SERVED_PARAMETER = "cosmicnet_served"
 """Derived parameter: 1 when the provider served the point, 0 when CLASS did."""
 
-DECLINE_POLICIES = ("fallback", "reject")
 
 PRIMORDIAL_PARAMETERS = frozenset(
     {"A_s", "ln10^{10}A_s", "ln_A_s_1e10", "n_s", "alpha_s", "beta_s", "k_pivot"}

@@ -90,8 +90,6 @@ MATTER_FIGURES: tuple[Figure, ...] = (
 """The matter-power figures (k <= 1/Mpc, z <= 2)."""
 
 FIGURES: dict[str, Figure] = {figure.key: figure for figure in (*CMB_FIGURES, *MATTER_FIGURES)}
-CMB_TARGETS: dict[str, float] = {figure.key: figure.target for figure in CMB_FIGURES}
-MATTER_TARGETS: dict[str, float] = {figure.key: figure.target for figure in MATTER_FIGURES}
 _FRAME_KEYS = ("n_cosmologies", "n_failed", "settings", "targets", "meets_targets")
 
 

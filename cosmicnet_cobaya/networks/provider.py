@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,8 +19,6 @@ from cosmicnet_cobaya.networks.network_set import (
     load_network_set,
 )
 from cosmicnet_cobaya.sources import SourceGrid, SourcesDeclinedError, base_sources
-
-log = logging.getLogger(__name__)
 
 
 def cosmology_params(cosmo: Any, names: Sequence[str]) -> dict[str, float]:

@@ -179,13 +179,6 @@ class FamilyConfig:
         """Names of the varied parameters, in hypercube order."""
         return tuple(p.name for p in self.params)
 
-    def set_spec(self, name: str) -> SetSpec:
-        """The set called ``name``."""
-        for spec in self.sets:
-            if spec.name == name:
-                return spec
-        raise KeyError(f"no set {name!r} in family {self.family!r}")
-
     def class_settings(self, point: Mapping[str, float] | None = None) -> dict[str, Any]:
         """CLASS input for one point: fixed settings, l_max, then the varied values."""
         settings = dict(self.extra_args)

@@ -43,7 +43,6 @@ network (``t0``) and a late-time one (``t0_late``).
 
 from __future__ import annotations
 
-import copy
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
@@ -290,8 +289,3 @@ class NetworksConfig:
 
     networks: dict[str, NetworkConfig]
     train: tuple[str, ...]
-
-
-def config_copy(config: NetworkConfig, **changes: Any) -> NetworkConfig:
-    """A modified copy (deep, so nested tuples are never shared mutable state)."""
-    return replace(copy.deepcopy(config), **changes)

@@ -8,7 +8,6 @@ and a whole lensed-C_l evaluation, for a plain classy object and a
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -22,8 +21,6 @@ from cosmicnet_cobaya.hook.bridge import classy
 from cosmicnet_cobaya.hooked_class import HookedClass
 from cosmicnet_cobaya.networks.accuracy import L_MAX
 from cosmicnet_cobaya.sources import SourceProvider
-
-log = logging.getLogger(__name__)
 
 
 @contextmanager

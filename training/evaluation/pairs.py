@@ -6,7 +6,6 @@ lensed C_l at identical settings for each point.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,8 +21,6 @@ from cosmicnet_cobaya.networks.accuracy import (
 )
 from cosmicnet_cobaya.planck import BEST_FIT
 from cosmicnet_cobaya.sources import SourceProvider
-
-log = logging.getLogger(__name__)
 
 SPECTRA = ("tt", "te", "ee", "pp")
 

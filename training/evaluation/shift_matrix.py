@@ -21,7 +21,6 @@ that would shift the posterior, weighed as the likelihood weighs them.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -31,8 +30,6 @@ from cosmicnet_cobaya.planck import BEST_FIT
 from training.evaluation.fisher import posterior_shift
 from training.evaluation.plik import PlikLite
 from training.evaluation.validate import plik_fisher_inputs
-
-logger = logging.getLogger(__name__)
 
 
 def hat_functions(multipoles: Sequence[int], l_max: int) -> np.ndarray:

@@ -29,8 +29,6 @@ from cosmicnet_cobaya.atomic import atomic_write_text
 from cosmicnet_cobaya.errors import CosmicNetError
 from cosmicnet_cobaya.hooked_class import SERVED_PARAMETER
 
-log = logging.getLogger(__name__)
-
 CLASSNET_ONLY_OPTIONS = ("sources", "networks", "out_of_domain", "hmcode_stride", "fast_primordial")
 """ClassNet options that Cobaya's classy does not know."""
 SELECTION_FILE = "selection.json"

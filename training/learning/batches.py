@@ -7,7 +7,6 @@ batches within a memory limit.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -23,8 +22,6 @@ from training.learning.line_of_sight import (
     spectrum_weights,
     trapezoid_weights,
 )
-
-log = logging.getLogger(__name__)
 
 
 class CosmologySet(Protocol):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import logging
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,8 +21,6 @@ from cosmicnet_cobaya.networks.network_set import (
 from cosmicnet_cobaya.networks.normalisation import InputNormalisation
 from training.generation.kgrid import same_k_grid
 from training.learning.batches import CosmologySet
-
-log = logging.getLogger(__name__)
 
 
 def data_hash(paths: Sequence[Path]) -> str:

@@ -9,10 +9,8 @@ integrates the perturbations for every other source.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,8 +20,6 @@ from cosmicnet_cobaya.features import compute_features, k_bases
 from cosmicnet_cobaya.hook.bridge import PreparedPerturbations, classy
 from cosmicnet_cobaya.networks.network_set import DERIVED_SOURCES, NetworkSet
 from cosmicnet_cobaya.sources import ClassSourceProvider, SourceGrid
-
-log = logging.getLogger(__name__)
 
 SPECTRUM_FOR_SOURCE = {"t0": "tt", "t1": "tt", "t2": "ee", "phi_plus_psi": "pp"}
 """The C_l whose error of eq. 3.2 ranks a network of each source."""
@@ -134,9 +130,3 @@ def rank_candidates(records: list[Mapping[str, Any]], keep: int) -> list[Mapping
     """The ``keep`` candidates of lowest final validation loss, best first."""
     finite = [item for item in records if np.isfinite(item["val_loss"])]
     return sorted(finite, key=lambda item: item["val_loss"])[:keep]
-
-
-def write_candidate_set(directory: Path, metadata: Any) -> Path:
-    """Write a one-network metadata.json next to a candidate's model."""
-    metadata.write(directory)
-    return directory
