@@ -69,3 +69,34 @@ def test_mcmc_input_builds_a_cobaya_model(packages_path):
     assert "planck_2018_highl_plik.TTTEEE_lite_native" in model.likelihood
     assert "tau_reio_lowE" in model.prior.external
     model.close()
+
+
+@pytest.mark.slow
+def test_w0wa_example_runs_and_says_which_set_serves_it(caplog):
+    """The w0wa example config builds a model; the prior keeps w0 + wa <= -0.1, and
+    ClassNet says that no shipped set fits its extra_args until one is shipped."""
+    import logging
+
+    from cobaya.model import get_model
+
+    from cosmicnet_cobaya.networks.shipped import shipped_sets
+
+    info = yaml.safe_load((ROOT / "configs" / "mcmc_w0wa_classnet.yaml").read_text())
+    for key in ("sampler", "output"):
+        info.pop(key)
+    info["likelihood"] = {"one": None}  # the theory and priors only
+    for name in ("sigma8",):
+        info["params"].pop(name)
+    with caplog.at_level(logging.INFO):
+        model = get_model(info)
+    model.add_requirements({"Cl": {"tt": 1000}})
+    fits = "w0wa_mnu" in shipped_sets()
+    assert ("its points fall back to CLASS" in caplog.text) is not fits
+    point = {"logA": 3.05, "n_s": 0.965, "omega_b": 0.0224, "omega_cdm": 0.12, "H0": 66.0,
+             "tau_reio": 0.055, "w0_fld": -0.8, "wa_fld": -0.6, "m_ncdm": 0.1}  # fmt: skip
+    assert model.logprior({**point, "w0_fld": -0.3, "wa_fld": 0.5}) == -np.inf
+    logpost = model.logposterior(point)
+    assert np.isfinite(logpost.logpost)
+    derived = list(model.parameterization.derived_params())
+    assert logpost.derived[derived.index("cosmicnet_served")] == (1.0 if fits else 0.0)
+    model.close()
