@@ -20,14 +20,15 @@ DEFAULT_SET = "lcdm"
 """Used when no shipped set agrees with the settings (its points then fall back to CLASS)."""
 
 
-def shipped_sets(root: Path = SHIPPED_ROOT) -> dict[str, Path]:
-    """Name -> folder of every shipped set, the default first."""
+def shipped_sets(root: Path | None = None) -> dict[str, Path]:
+    """Name -> folder of every shipped set under ``root`` (the package's), the default first."""
+    root = SHIPPED_ROOT if root is None else root
     found = sorted(path.parent for path in root.glob(f"*/{METADATA_FILE}"))
     ordered = sorted(found, key=lambda path: path.name != DEFAULT_SET)
     return {path.name: path for path in ordered}
 
 
-def resolve_network_set(option: str | Path, root: Path = SHIPPED_ROOT) -> Path:
+def resolve_network_set(option: str | Path, root: Path | None = None) -> Path:
     """The folder meant by ``networks: OPTION``: a shipped set's name, else a path."""
     shipped = shipped_sets(root)
     if str(option) in shipped:
@@ -56,7 +57,7 @@ def setting_mismatches(directory: Path, extra_args: Mapping[str, Any]) -> list[s
 
 
 def choose_shipped_set(
-    extra_args: Mapping[str, Any], root: Path = SHIPPED_ROOT
+    extra_args: Mapping[str, Any], root: Path | None = None
 ) -> tuple[str, Path, dict[str, list[str]]]:
     """The shipped set for these settings: name, folder, and why each other set was not taken.
 
@@ -65,7 +66,10 @@ def choose_shipped_set(
     """
     shipped = shipped_sets(root)
     if not shipped:
-        raise NetworkSetError(f"no network set is shipped under {root}: reinstall the package")
+        raise NetworkSetError(
+            f"no network set is shipped under {root or SHIPPED_ROOT}: reinstall the package, "
+            "or set `networks:` to the folder of a trained set"
+        )
     rejected: dict[str, list[str]] = {}
     for name, path in shipped.items():
         reasons = setting_mismatches(path, extra_args)

@@ -56,12 +56,12 @@ def test_classnet_names_missing_sources(smoke_networks):
 def test_classnet_refuses_missing_network_set(tmp_path, monkeypatch):
     from cobaya.log import LoggedError
 
-    import cosmicnet_cobaya.classnet as classnet
+    import cosmicnet_cobaya.networks.shipped as shipped
 
-    with pytest.raises(LoggedError, match="does not exist"):
+    with pytest.raises(LoggedError, match="neither a shipped set"):
         _model({"sources": "network", "networks": str(tmp_path / "none")})
-    monkeypatch.setattr(classnet, "DEFAULT_NETWORKS", tmp_path / "not_shipped")
-    with pytest.raises(LoggedError, match="not installed"):
+    monkeypatch.setattr(shipped, "SHIPPED_ROOT", tmp_path / "not_shipped")
+    with pytest.raises(LoggedError, match="no network set is shipped"):
         _model({"sources": "network", "networks": None})
 
 
