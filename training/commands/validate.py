@@ -50,6 +50,11 @@ def register(subparsers: Any) -> None:
         "the best fit with this Cobaya covmat (e.g. configs/mcmc_lcdm.covmat)",
     )  # fmt: skip
     parser.add_argument(
+        "--bao", choices=("desi-like",), default=None,
+        help="join a BAO-like likelihood (DESI-DR2-sized errors) to plik_lite in the "
+        "Fisher shifts (for w0-wa and m_ncdm families)",
+    )  # fmt: skip
+    parser.add_argument(
         "--primordial", nargs="+", default=[], metavar="NAME=VALUE",
         help="CLASS primordial settings for every point, e.g. alpha_s=-0.01 k_pivot=0.01 "
         "n_s=0.94 (default: Planck A_s, n_s, no running): checks the networks' reuse",
@@ -157,6 +162,10 @@ def run(args: argparse.Namespace) -> int:
         metadata, args.non_linear, args.l_max, args.hmcode_stride
     )
     settings.primordial.update(primordial)
+    if args.bao is not None:
+        from training.evaluation.bao import BAO_LIKELIHOODS
+
+        settings.bao = BAO_LIKELIHOODS[args.bao]
     if plik is not None and settings.l_max < plik.l_max:
         logger.warning(
             "l_max=%d is below plik_lite's %d: no delta-chi2, Planck units or Fisher shifts",

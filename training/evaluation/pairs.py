@@ -21,6 +21,7 @@ from cosmicnet_cobaya.networks.accuracy import (
 )
 from cosmicnet_cobaya.planck import BEST_FIT
 from cosmicnet_cobaya.sources import SourceProvider
+from training.evaluation.bao import BaoLike
 
 SPECTRA = ("tt", "te", "ee", "pp")
 
@@ -33,16 +34,18 @@ class Spectra:
     """Lensed D_l = l(l+1)C_l/2pi [muK^2] for TT, TE, EE, and C_l^pp, from l = 0."""
 
     dl: dict[str, np.ndarray]
+    bao: np.ndarray | None = None
+    """BAO observables (``ValidationSettings.bao``), when asked for."""
 
     @classmethod
-    def from_classy(cls, cosmo: Any, l_max: int) -> Spectra:
-        """Read a computed classy object's lensed spectra."""
+    def from_classy(cls, cosmo: Any, l_max: int, bao: BaoLike | None = None) -> Spectra:
+        """Read a computed classy object's lensed spectra (and BAO observables)."""
         raw = cosmo.lensed_cl(l_max)
         ell = np.arange(l_max + 1)
         factor = ell * (ell + 1) / (2 * np.pi) * (cosmo.T_cmb() * 1e6) ** 2
         dl = {name: raw[name][: l_max + 1] * factor for name in ("tt", "te", "ee")}
         dl["pp"] = np.array(raw["pp"][: l_max + 1])
-        return cls(dl)
+        return cls(dl, None if bao is None else bao.observables(cosmo))
 
 
 @dataclass
@@ -58,6 +61,8 @@ class ValidationSettings:
     primordial: dict[str, float] = field(
         default_factory=lambda: {"A_s": 1e-10 * np.exp(BEST_FIT["logA"]), "n_s": BEST_FIT["n_s"]}
     )
+    bao: BaoLike | None = None
+    """A BAO-like likelihood joined to plik_lite in the Fisher estimates (None: CMB only)."""
 
     @classmethod
     def for_network_set(
@@ -119,7 +124,7 @@ def computed_spectra(
     cosmo.empty()
     cosmo.set(settings.class_settings(point))
     cosmo.compute()
-    return Spectra.from_classy(cosmo, settings.l_max)
+    return Spectra.from_classy(cosmo, settings.l_max, settings.bao)
 
 
 class FullClass:

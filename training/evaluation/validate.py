@@ -26,6 +26,7 @@ from cosmicnet_cobaya.networks.accuracy import (
 )
 from cosmicnet_cobaya.planck import BEST_FIT
 from cosmicnet_cobaya.sources import SourceProvider
+from training.evaluation.bao import BaoLike
 from training.evaluation.covmat import read_covmat
 from training.evaluation.fisher import ShiftEstimate, finite_difference_jacobian, posterior_shift
 from training.evaluation.pairs import (
@@ -45,8 +46,15 @@ FISHER_STEPS = {
     "logA": 0.01,
     "n_s": 0.004,
     "tau_reio": 0.005,
+    "w0_fld": 0.02,
+    "wa_fld": 0.05,
+    "m_ncdm": 0.02,
 }
-"""Finite-difference steps (about a quarter of the Planck 1-sigma errors)."""
+"""Finite-difference steps (about a quarter of the Planck 1-sigma errors; for w0, wa and
+m_ncdm, small against their Planck + BAO errors)."""
+REFERENCE_POINT = {**BEST_FIT, "w0_fld": -1.0, "wa_fld": 0.0, "m_ncdm": 0.06}
+"""Where the Fisher shift is first estimated: the Planck 2018 LCDM best fit, extended
+to w0-wa and m_ncdm families at their LCDM limit."""
 TAU_REIO_PRIOR_SIGMA = 0.0073
 """Gaussian tau_reio prior standing in for Planck 2018 low-l EE."""
 
@@ -122,19 +130,24 @@ def plik_fisher_inputs(
 ) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
     """Names, Jacobian and Gaussian prior widths of the plik_lite Fisher matrix at ``point``.
 
-    Derivatives of the binned plik_lite model by central differences with full
-    CLASS for every parameter of :data:`FISHER_STEPS` in ``point``, plus the
-    calibration A_planck (a nuisance with its prior; ``reference`` is the
-    binned model at ``point``); tau_reio has a Gaussian prior.
+    Derivatives of the binned plik_lite model (and, with the runner's
+    ``settings.bao``, of the BAO observables: :func:`data_vector`) by central
+    differences with full CLASS for every parameter of :data:`FISHER_STEPS` in
+    ``point``, plus the calibration A_planck (a nuisance with its prior;
+    ``reference`` is the binned plik_lite model at ``point``); tau_reio has a
+    Gaussian prior.
     """
     steps = {name: FISHER_STEPS[name] for name in FISHER_STEPS if name in point}
 
     def model(values: Mapping[str, float]) -> np.ndarray:
-        return plik.binned(runner.class_spectra(values).dl)
+        return data_vector(plik, runner.class_spectra(values))
 
     jacobian = finite_difference_jacobian(model, point, steps)
-    # Calibration: the data are compared with model / A_planck^2, so dm/dA = -2 m at A = 1.
-    jacobian = np.column_stack([jacobian, -2.0 * reference])
+    # Calibration: the data are compared with model / A_planck^2, so dm/dA = -2 m at A = 1
+    # (BAO distances do not depend on it).
+    calibration = np.zeros(jacobian.shape[0])
+    calibration[: reference.size] = -2.0 * reference
+    jacobian = np.column_stack([jacobian, calibration])
     names = (*steps, "A_planck")
     priors = np.full(len(names), np.inf)
     priors[-1] = A_PLANCK_SIGMA
@@ -151,8 +164,9 @@ def fisher_shift(
 ) -> ShiftEstimate:
     """Posterior shift caused by the network's spectrum errors at ``point``.
 
-    The Fisher matrix is :func:`plik_fisher_inputs`'s, at the point completed
-    with the best-fit logA and n_s.
+    The Fisher matrix is :func:`plik_fisher_inputs`'s (with the BAO-like block of
+    ``runner.settings.bao``, if any), at the point completed with the best-fit
+    logA and n_s.
     """
     full_point = {
         "logA": BEST_FIT["logA"],
@@ -160,12 +174,32 @@ def fisher_shift(
         **{k: v for k, v in point.items() if k not in ("A_s",)},
     }
     pair = runner.spectra(full_point)
-    reference = plik.binned(pair["class"].dl)
-    delta = plik.binned(pair["network"].dl) - reference
+    reference = data_vector(plik, pair["class"])
+    delta = data_vector(plik, pair["network"]) - reference
     names, jacobian, priors = plik_fisher_inputs(
-        runner, plik, full_point, reference, tau_prior_sigma
+        runner, plik, full_point, reference[: plik.data.size], tau_prior_sigma
     )
-    return posterior_shift(names, jacobian, plik.inverse_covariance, delta, priors)
+    inverse = data_inverse_covariance(plik, runner.settings.bao, reference)
+    return posterior_shift(names, jacobian, inverse, delta, priors)
+
+
+def data_vector(plik: PlikLite, spectra: Spectra) -> np.ndarray:
+    """The binned plik_lite model, then the BAO observables when the spectra carry them."""
+    binned = plik.binned(spectra.dl)
+    return binned if spectra.bao is None else np.concatenate([binned, spectra.bao])
+
+
+def data_inverse_covariance(
+    plik: PlikLite, bao: BaoLike | None, reference: np.ndarray
+) -> np.ndarray:
+    """plik_lite's inverse covariance, joined block-diagonally by the BAO-like one."""
+    if bao is None:
+        return plik.inverse_covariance
+    size = plik.data.size
+    inverse = np.zeros((reference.size, reference.size))
+    inverse[:size, :size] = plik.inverse_covariance
+    inverse[size:, size:] = bao.inverse_covariance(reference[size:])
+    return inverse
 
 
 def in_l_range(errors: np.ndarray) -> np.ndarray:
@@ -192,7 +226,7 @@ def fisher_points(
     seed: int = 0,
     domain: Mapping[str, Sequence[float]] | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Where to estimate the Fisher shift: the Planck best fit, then ``count - 1`` more.
+    """Where to estimate the Fisher shift: :data:`REFERENCE_POINT`, then ``count - 1`` more.
 
     The others are test points (``test_i``) or, with ``covmat``, typical chain
     points (``chain_i``): draws from a Gaussian around the best fit with that
@@ -201,8 +235,8 @@ def fisher_points(
     where a chain would fall back to CLASS) is replaced by the next draw, so
     the points of a seed whose draws all lie inside are unchanged.
     """
-    names = [name for name in test_points[0] if name in BEST_FIT]
-    chosen = {"best_fit": {name: BEST_FIT[name] for name in names}} if count > 0 else {}
+    names = [name for name in test_points[0] if name in REFERENCE_POINT]
+    chosen = {"best_fit": {name: REFERENCE_POINT[name] for name in names}} if count > 0 else {}
     extra = max(0, count - 1)
     if covmat is None:
         chosen.update({f"test_{i}": dict(point) for i, point in enumerate(test_points[:extra])})
@@ -211,7 +245,7 @@ def fisher_points(
     unknown = sorted(set(covmat_names) - set(FISHER_STEPS))
     if unknown:
         raise ValueError(f"{covmat}: {unknown} are not among the Fisher parameters {FISHER_STEPS}")
-    mean = np.array([BEST_FIT[name] for name in covmat_names])
+    mean = np.array([REFERENCE_POINT[name] for name in covmat_names])
     bounds = {name: domain[name] for name in covmat_names if domain and name in domain}
     rng = np.random.default_rng(seed)
     outside = 0
@@ -224,7 +258,10 @@ def fisher_points(
             if outside > 100 * extra:
                 raise ValueError(f"{covmat}: almost every draw lies outside the domain {bounds}")
             continue
-        chosen[f"chain_{len(chosen) - 1}"] = {**{name: BEST_FIT[name] for name in names}, **draw}
+        chosen[f"chain_{len(chosen) - 1}"] = {
+            **{name: REFERENCE_POINT[name] for name in names},
+            **draw,
+        }
     if outside:
         log.info("%d chain-point draws outside the training domain were drawn again", outside)
     return chosen

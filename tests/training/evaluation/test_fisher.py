@@ -185,3 +185,56 @@ def test_shift_matrix_command_names_what_is_missing(tmp_path, caplog):
     assert "unknown network 't9'" in caplog.text
     assert main(["shift-matrix", str(config), "--network", "t1"]) == 2
     assert "t1 has no spectrum projection" in caplog.text
+
+
+def test_bao_like_observables_are_classy_distances_over_the_drag_scale():
+    from cosmicnet_cobaya.hook.bridge import classy
+    from cosmicnet_cobaya.planck import BEST_FIT, LCDM_EXTRA_ARGS
+    from training.evaluation.bao import DESI_LIKE
+
+    cosmo = classy.Class()
+    names = ("omega_b", "omega_cdm", "H0", "tau_reio")
+    cosmo.set({**LCDM_EXTRA_ARGS, **{name: BEST_FIT[name] for name in names}})
+    cosmo.compute(level=["thermodynamics"])
+    values = DESI_LIKE.observables(cosmo)
+    z, r_d = DESI_LIKE.redshifts[0], cosmo.rs_drag()
+    assert values[0] == pytest.approx(cosmo.angular_distance(z) * (1 + z) / r_d)
+    assert values[len(DESI_LIKE.redshifts)] == pytest.approx(1 / (cosmo.Hubble(z) * r_d))
+    assert 12.5 < values[0] < 14.5 and 20 < values[len(DESI_LIKE.redshifts)] < 24  # LCDM at 0.51
+    cosmo.struct_cleanup()
+    cosmo.empty()
+
+
+def test_bao_block_joins_plik_and_adds_information_without_a_model_error():
+    """The data vector is plik bins then BAO; the BAO block is diagonal with the fractional
+    errors; with BAO the Fisher widths shrink while a CMB-only model error keeps its
+    numerator."""
+    from types import SimpleNamespace
+
+    from training.evaluation.bao import BaoLike
+    from training.evaluation.pairs import Spectra
+    from training.evaluation.validate import data_inverse_covariance, data_vector
+
+    jacobian, inverse = _random_problem(n_data=12, n_params=3)
+    plik = SimpleNamespace(
+        data=np.zeros(12), inverse_covariance=inverse, binned=lambda dl: dl["tt"][:12]
+    )
+    bao = BaoLike(redshifts=(0.5, 1.0), dm_errors=(0.01, 0.02), dh_errors=(0.02, 0.04))
+    bao_values = np.array([13.0, 24.0, 22.0, 14.0])
+    spectra = Spectra({"tt": np.arange(20.0)}, bao=bao_values)
+    vector = data_vector(plik, spectra)
+    np.testing.assert_array_equal(vector, np.concatenate([np.arange(12.0), bao_values]))
+    joined = data_inverse_covariance(plik, bao, vector)
+    np.testing.assert_array_equal(joined[:12, :12], inverse)
+    np.testing.assert_allclose(
+        np.diag(joined[12:, 12:]), 1 / (bao_values * [0.01, 0.02, 0.02, 0.04]) ** 2
+    )
+    assert np.all(joined[:12, 12:] == 0)
+    bao_jacobian = np.random.default_rng(5).standard_normal((4, 3)) * bao_values[:, None]
+    delta = np.concatenate([0.3 * jacobian[:, 1], np.zeros(4)])
+    cmb = posterior_shift("abc", jacobian, inverse, delta[:12], np.full(3, np.inf))
+    both = posterior_shift(
+        "abc", np.vstack([jacobian, bao_jacobian]), joined, delta, np.full(3, np.inf)
+    )
+    assert np.all(both.sigma < cmb.sigma)
+    assert data_inverse_covariance(plik, None, vector[:12]) is inverse
