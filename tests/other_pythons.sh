@@ -10,7 +10,8 @@ RUNTIME_TESTS=(tests/cosmicnet_cobaya/test_bridge.py tests/cosmicnet_cobaya/test
   tests/cosmicnet_cobaya/test_fast_paths.py)
 find_python() {
   local version=$1 candidate
-  for candidate in "python$version" "$(pyenv root 2>/dev/null)/versions/$version"*/bin/"python$version"; do
+  local pyenv_root=${PYENV_ROOT:-$HOME/.pyenv}
+  for candidate in "python$version" "$pyenv_root/versions/$version"*/bin/"python$version"; do
     if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c "" 2>/dev/null; then
       command -v "$candidate"; return 0
     fi
