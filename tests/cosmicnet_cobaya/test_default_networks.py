@@ -37,7 +37,7 @@ def test_every_file_of_the_default_set_is_packaged():
     setup = configparser.ConfigParser()
     setup.read(ROOT / "setup.cfg")
     patterns = [p.strip() for p in setup["options.package_data"]["cosmicnet_cobaya"].split(",")]
-    package = ROOT / "cosmicnet_cobaya"
+    package = DEFAULT_NETWORKS.parents[2]  # the cosmicnet_cobaya package, wherever installed
     for path in DEFAULT_NETWORKS.iterdir():
         relative = path.relative_to(package).as_posix()
         assert any(fnmatch(relative, pattern) for pattern in patterns), relative
