@@ -126,7 +126,7 @@ def test_fisher_points_are_the_best_fit_then_test_or_chain_points(tmp_path):
     with pytest.raises(ValueError, match="outside the domain"):
         fisher_points(tests, 3, covmat, seed=5, domain={"H0": [0, 1]})
 
-    np.savetxt(covmat, np.eye(1), header="w0_fld")
+    np.savetxt(covmat, np.eye(1), header="Omega_k")
     with pytest.raises(ValueError, match="not among the Fisher parameters"):
         fisher_points(tests, 2, covmat)
     covmat.write_text("1 0\n0 1\n")
