@@ -18,20 +18,20 @@ find_python() {
   done
   return 1
 }
+versions=("$@")
+[ ${#versions[@]} -gt 0 ] || versions=(3.12 3.13)
 status=0
-for version in "${@:-3.12 3.13}"; do
-  for v in $version; do
-    if ! python=$(find_python "$v"); then
-      echo "Python $v not found: skipped"; continue
-    fi
-    venv="build/venv-$v"
-    echo "== Python $v ($python): pip install . into $venv"
-    rm -rf "$venv" && "$python" -m venv "$venv"
-    "$venv/bin/pip" install -q --upgrade pip
-    "$venv/bin/pip" install -q ".[test]"
-    # the installed package, not the source tree, is what the tests import
-    (cd build && "../$venv/bin/pytest" -q -p no:cacheprovider --rootdir=.. \
-      "${RUNTIME_TESTS[@]/#/../}") || status=1
-  done
+for v in "${versions[@]}"; do
+  if ! python=$(find_python "$v"); then
+    echo "Python $v not found: skipped"; continue
+  fi
+  venv="build/venv-$v"
+  echo "== Python $v ($python): pip install . into $venv"
+  rm -rf "$venv" && "$python" -m venv "$venv"
+  "$venv/bin/pip" install -q --upgrade pip
+  "$venv/bin/pip" install -q ".[test]"
+  # the installed package, not the source tree, is what the tests import
+  (cd build && "../$venv/bin/pytest" -q -p no:cacheprovider --rootdir=.. \
+    "${RUNTIME_TESTS[@]/#/../}") || status=1
 done
 exit $status

@@ -37,12 +37,16 @@ class Figure:
         """Whether ``value`` reaches the target."""
         return value >= self.target if self.larger_is_better else value < self.target
 
+    def words(self, value: float) -> str:
+        """The figure in words."""
+        return self.wording.format(self.number.format(value))
+
     def describe(self, value: float) -> str:
         """The figure in words, with its target and whether it is met."""
         relation = ">=" if self.larger_is_better else "<"
         verdict = "met" if self.met(value) else "MISSED"
-        shown = self.wording.format(self.number.format(value))
-        return f"{shown} (target {relation} {self.number.format(self.target)}: {verdict})"
+        target = self.number.format(self.target)
+        return f"{self.words(value)} (target {relation} {target}: {verdict})"
 
 
 CMB_FIGURES: tuple[Figure, ...] = (
@@ -136,7 +140,7 @@ class AccuracyReport:
             if key in self.targets:
                 parts.append(replace(figure, target=self.targets[key]).describe(value))
             else:
-                parts.append(figure.wording.format(figure.number.format(value)))
+                parts.append(figure.words(value))
         if self.n_failed:
             parts.append(f"{self.n_failed} cosmologies on which CLASS failed")
         return ", ".join(parts)

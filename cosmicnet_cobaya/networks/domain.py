@@ -50,9 +50,16 @@ class LinearConstraint:
     low: float | None = None
     high: float | None = None
 
-    def value(self, params: Mapping[str, float]) -> float:
-        """The combination at ``params``."""
+    def value(self, params: Mapping[str, Any]) -> Any:
+        """The combination at ``params`` (numbers, or NumPy columns of many points)."""
         return sum(weight * params[name] for name, weight in self.coefficients)
+
+    def holds(self, params: Mapping[str, Any]) -> Any:
+        """Whether ``params`` meet the bounds (a boolean array for NumPy columns)."""
+        value = self.value(params)
+        above = True if self.low is None else value >= self.low
+        below = True if self.high is None else value <= self.high
+        return above & below
 
     def describe(self) -> str:
         """E.g. ``1*w0_fld + 1*wa_fld``."""
@@ -62,12 +69,9 @@ class LinearConstraint:
         """Why ``params`` breaks the constraint, or None."""
         if any(name not in params for name, _ in self.coefficients):
             return f"{self.describe()} cannot be checked (a parameter is missing)"
-        value = self.value(params)
-        if (self.low is not None and value < self.low) or (
-            self.high is not None and value > self.high
-        ):
-            return f"{self.describe()} = {value:.6g} outside [{self.low}, {self.high}]"
-        return None
+        if self.holds(params):
+            return None
+        return f"{self.describe()} = {self.value(params):.6g} outside [{self.low}, {self.high}]"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form (metadata)."""

@@ -37,11 +37,7 @@ def allowed(config: FamilyConfig, points: np.ndarray) -> np.ndarray:
     keep = np.ones(points.shape[0], dtype=bool)
     columns = {name: points[:, i] for i, name in enumerate(config.param_names)}
     for constraint in config.constraints:
-        value = sum(weight * columns[name] for name, weight in constraint.coefficients)
-        if constraint.low is not None:
-            keep &= value >= constraint.low
-        if constraint.high is not None:
-            keep &= value <= constraint.high
+        keep &= constraint.holds(columns)
     return keep
 
 
