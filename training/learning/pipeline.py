@@ -125,7 +125,8 @@ def train_network_set(
     normalisation is kept too, unless the config asks for another output
     transform: then it is fitted anew and the output layer rewritten
     (:func:`training.learning.train.retarget_output_layer`).  The starting network's
-    own run is appended to the entry's ``architecture["lineage"]``.  Networks
+    own run is appended to the entry's ``architecture["lineage"]`` and its selection
+    record (how ``cosmicnet select`` chose it) is kept.  Networks
     ``init_from`` lacks start from random weights.
     """
     out_dir = Path(out_dir)
@@ -174,7 +175,10 @@ def train_network_set(
                 "lineage": [*start.architecture.get("lineage", []), _run_summary(start)],
             }
         sizes = (len(training), len(validation))
-        entry = _entry(name, config, transform, history, sizes, architecture=architecture)
+        selection = start.selection if start else None
+        entry = _entry(
+            name, config, transform, history, sizes, selection=selection, architecture=architecture
+        )
         metadata = save_network(out_dir, metadata, name, model, entry)
         clear_checkpoint(checkpoint)
     return metadata

@@ -218,6 +218,31 @@ def test_fine_tuning_starts_from_another_set(trained_set, tmp_path):
         )
 
 
+def test_fine_tuning_keeps_the_selection_record(trained_set, tmp_path):
+    """A network chosen by ``cosmicnet select`` keeps its ranking when fine-tuned."""
+    from training.configuration.network_parsing import parse_networks_config
+    from training.learning.pipeline import train_network_set
+
+    chosen = copy_set_files(trained_set, tmp_path / "chosen")
+    data = json.loads((chosen / "metadata.json").read_text())
+    ranking = {"chosen": 1, "candidates": [{"candidate": 0}, {"candidate": 1}]}
+    data["networks"]["t2"]["selection"] = ranking
+    (chosen / "metadata.json").write_text(json.dumps(data))
+    block = {**TINY, "train": ["t2"]}
+    tuned = train_network_set(
+        parse_networks_config(block),
+        SyntheticSet(3, seed=1),
+        SyntheticSet(2, seed=2),
+        tmp_path / "tuned",
+        {"class_precision": {}},
+        Domain({"H0": [60.0, 75.0]}),
+        progress=False,
+        init_from=chosen,
+    )
+    assert tuned.networks["t2"].selection == ranking
+    assert read_metadata(tmp_path / "tuned").networks["t2"].selection == ranking
+
+
 def test_batch_cache_reuses_batches_within_its_memory_limit():
     from training.configuration.network_parsing import parse_networks_config
     from training.learning.batches import BatchCache, make_batch
