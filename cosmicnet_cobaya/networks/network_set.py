@@ -165,9 +165,7 @@ class NetworkSetMetadata:
             "param_names": list(self.param_names),
             "normalisation": self.normalisation.to_dict(),
             "domain": self.domain,
-            **(
-                {"constraints": [c.to_dict() for c in self.constraints]} if self.constraints else {}
-            ),
+            **self._constraints_entry(),
             "provenance": self.provenance,
             "networks": {name: entry.to_dict() for name, entry in self.networks.items()},
         }

@@ -149,7 +149,12 @@ def run(args: argparse.Namespace) -> int:
         if not points:
             raise ValueError("no test cosmologies")
         fisher_at = fisher_points(
-            points, args.fisher_points, args.fisher_covmat, args.seed, metadata.domain
+            points,
+            args.fisher_points,
+            args.fisher_covmat,
+            args.seed,
+            metadata.domain,
+            metadata.constraints,
         )
     except (NetworkSetError, ValueError, OSError) as error:
         logger.error("%s", error)

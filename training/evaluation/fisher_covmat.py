@@ -1,37 +1,64 @@
 """Proposal covariance for MCMC from a Fisher matrix with full CLASS.
 
-Planck 2018 plik_lite TTTEEE, the Gaussian tau_reio prior of the MCMC
-configs, A_planck as a nuisance with its prior (marginalised), central
-differences at the Planck best fit with hmcode.
+Planck 2018 plik_lite TTTEEE (optionally joined by a BAO-like block), the
+Gaussian tau_reio prior of the MCMC configs, A_planck as a nuisance with its
+prior (marginalised), central differences with hmcode at the Planck best fit,
+or, for a family that varies w0-wa or m_ncdm, at its LCDM limit
+(:data:`~training.evaluation.validate.REFERENCE_POINT`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from cosmicnet_cobaya.planck import BEST_FIT, LCDM_EXTRA_ARGS
+from cosmicnet_cobaya.planck import LCDM_EXTRA_ARGS
 from cosmicnet_cobaya.sources import ClassSourceProvider
+from training.evaluation.bao import BaoLike
 from training.evaluation.fisher import fisher_matrix
 from training.evaluation.pairs import PairRunner, ValidationSettings
 from training.evaluation.plik import PlikLite
-from training.evaluation.validate import FISHER_STEPS, plik_fisher_inputs
+from training.evaluation.validate import (
+    FISHER_STEPS,
+    REFERENCE_POINT,
+    data_inverse_covariance,
+    data_vector,
+    plik_fisher_inputs,
+)
+
+PRIMORDIAL = ("logA", "n_s")
+"""Parameters every covmat has beside a family's varied ones."""
+LCDM_PARAMS = ("omega_b", "omega_cdm", "H0", "tau_reio")
 
 
-def fisher_covariance(packages_path: Path) -> tuple[list[str], np.ndarray]:
-    """Names and covariance of the cosmological parameters (A_planck marginalised)."""
+def fisher_covariance(
+    packages_path: Path,
+    varied: Sequence[str] = LCDM_PARAMS,
+    extra_args: Mapping[str, Any] = LCDM_EXTRA_ARGS,
+    bao: BaoLike | None = None,
+) -> tuple[list[str], np.ndarray]:
+    """Names and covariance of logA, n_s and ``varied`` (A_planck marginalised)."""
+    unknown = [name for name in varied if name not in FISHER_STEPS]
+    if unknown:
+        raise ValueError(f"no Fisher step for {unknown}: known are {sorted(FISHER_STEPS)}")
     plik = PlikLite.load(packages_path)
     settings = ValidationSettings(
-        extra_args={**LCDM_EXTRA_ARGS, "compute damping scale": "yes"}, non_linear="hmcode"
+        extra_args={**extra_args, "compute damping scale": "yes"}, non_linear="hmcode", bao=bao
     )
     runner = PairRunner(ClassSourceProvider(), settings)
-    point = {name: BEST_FIT[name] for name in FISHER_STEPS}
+    wanted = [name for name in FISHER_STEPS if name in varied or name in PRIMORDIAL]
+    point = {name: REFERENCE_POINT[name] for name in wanted}
     try:
-        reference = plik.binned(runner.class_spectra(point).dl)
-        names, jacobian, priors = plik_fisher_inputs(runner, plik, point, reference)
+        reference = data_vector(plik, runner.class_spectra(point))
+        names, jacobian, priors = plik_fisher_inputs(
+            runner, plik, point, reference[: plik.data.size]
+        )
     finally:
         runner.close()
-    covariance = np.linalg.inv(fisher_matrix(jacobian, plik.inverse_covariance, priors))
-    kept = len(FISHER_STEPS)  # A_planck marginalised: drop its row and column
+    inverse = data_inverse_covariance(plik, bao, reference)
+    covariance = np.linalg.inv(fisher_matrix(jacobian, inverse, priors))
+    kept = len(wanted)  # A_planck marginalised: drop its row and column
     return list(names[:kept]), covariance[:kept, :kept]

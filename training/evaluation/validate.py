@@ -24,6 +24,7 @@ from cosmicnet_cobaya.networks.accuracy import (
     TT_TOLERANCE,
     AccuracyReport,
 )
+from cosmicnet_cobaya.networks.domain import LinearConstraint
 from cosmicnet_cobaya.planck import BEST_FIT
 from cosmicnet_cobaya.sources import SourceProvider
 from training.evaluation.bao import BaoLike
@@ -225,6 +226,7 @@ def fisher_points(
     covmat: Path | None = None,
     seed: int = 0,
     domain: Mapping[str, Sequence[float]] | None = None,
+    constraints: Sequence[LinearConstraint] = (),
 ) -> dict[str, dict[str, float]]:
     """Where to estimate the Fisher shift: :data:`REFERENCE_POINT`, then ``count - 1`` more.
 
@@ -232,8 +234,9 @@ def fisher_points(
     points (``chain_i``): draws from a Gaussian around the best fit with that
     covariance (over parameters of :data:`FISHER_STEPS`), the others held at
     the best fit. A draw outside ``domain`` (the network set's training box,
-    where a chain would fall back to CLASS) is replaced by the next draw, so
-    the points of a seed whose draws all lie inside are unchanged.
+    where a chain would fall back to CLASS) or breaking one of its
+    ``constraints`` is replaced by the next draw, so the points of a seed whose
+    draws all lie inside are unchanged.
     """
     names = [name for name in test_points[0] if name in REFERENCE_POINT]
     chosen = {"best_fit": {name: REFERENCE_POINT[name] for name in names}} if count > 0 else {}
@@ -253,15 +256,14 @@ def fisher_points(
         draw = dict(
             zip(covmat_names, map(float, rng.multivariate_normal(mean, matrix)), strict=True)
         )
-        if any(not low <= draw[name] <= high for name, (low, high) in bounds.items()):
+        point = {**{name: REFERENCE_POINT[name] for name in names}, **draw}
+        outside_box = any(not low <= draw[name] <= high for name, (low, high) in bounds.items())
+        if outside_box or not all(constraint.holds(point) for constraint in constraints):
             outside += 1
             if outside > 100 * extra:
                 raise ValueError(f"{covmat}: almost every draw lies outside the domain {bounds}")
             continue
-        chosen[f"chain_{len(chosen) - 1}"] = {
-            **{name: REFERENCE_POINT[name] for name in names},
-            **draw,
-        }
+        chosen[f"chain_{len(chosen) - 1}"] = point
     if outside:
         log.info("%d chain-point draws outside the training domain were drawn again", outside)
     return chosen

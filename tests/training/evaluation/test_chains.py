@@ -71,6 +71,18 @@ def test_mcmc_input_builds_a_cobaya_model(packages_path):
     model.close()
 
 
+def test_w0wa_example_proposal_covers_its_sampled_parameters():
+    """The w0wa example's covmat (``cosmicnet covmat --config ... --bao``) exists,
+    names exactly the sampled parameters and is positive definite."""
+    from training.evaluation.covmat import read_covmat
+
+    info = yaml.safe_load((ROOT / "configs" / "mcmc_w0wa_classnet.yaml").read_text())
+    names, matrix = read_covmat(ROOT / info["sampler"]["mcmc"]["covmat"])
+    sampled = {name for name, param in info["params"].items() if "prior" in (param or {})}
+    assert set(names) == sampled
+    assert np.allclose(matrix, matrix.T) and np.all(np.linalg.eigvalsh(matrix) > 0)
+
+
 @pytest.mark.slow
 def test_w0wa_example_runs_and_says_which_set_serves_it(caplog):
     """The w0wa example config builds a model; the prior keeps w0 + wa <= -0.1, and

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from helpers import ROOT
 
 from training.cli import main
 
@@ -125,6 +126,16 @@ def test_fisher_points_are_the_best_fit_then_test_or_chain_points(tmp_path):
     assert [p for label, p in inside.items() if label != "best_fit"] == kept[:40]
     with pytest.raises(ValueError, match="outside the domain"):
         fisher_points(tests, 3, covmat, seed=5, domain={"H0": [0, 1]})
+    # so does a linear constraint of the set (here omega_b + H0 / 1e4 below its median)
+    from cosmicnet_cobaya.networks.domain import LinearConstraint
+
+    bound = BEST_FIT["omega_b"] + BEST_FIT["H0"] / 1e4
+    below = LinearConstraint((("omega_b", 1.0), ("H0", 1e-4)), high=bound)
+    constrained = fisher_points(tests, 41, covmat, seed=5, constraints=[below])
+    assert len(constrained) == 41
+    assert all(below.holds(p) for p in constrained.values())
+    kept = [p for label, p in chain.items() if label != "best_fit" and below.holds(p)]
+    assert [p for label, p in constrained.items() if label != "best_fit"] == kept[:40]
 
     np.savetxt(covmat, np.eye(1), header="Omega_k")
     with pytest.raises(ValueError, match="not among the Fisher parameters"):
@@ -157,3 +168,19 @@ def test_a_point_class_fails_on_is_recorded_and_counted_against_the_set():
     summary = run_validation(ClassSourceProvider(), settings, [bad], None, progress=False)
     assert summary["n_failed"] == 1 and summary["tt_fraction_within_0.3pct_l30_2500"] == 0.0
     assert target_report(summary)["meets_targets"] is False
+
+
+def test_fisher_covariance_refuses_parameters_without_a_step(tmp_path):
+    from training.evaluation.fisher_covmat import fisher_covariance
+
+    with pytest.raises(ValueError, match=r"no Fisher step for \['Omega_k'\]"):
+        fisher_covariance(tmp_path, varied=("omega_b", "Omega_k"))
+
+
+def test_covmat_command_takes_a_family_config():
+    from training.commands.covmat import _family
+
+    family = _family(ROOT / "configs" / "w0wa_mnu.yaml")
+    assert family["varied"][-3:] == ("w0_fld", "wa_fld", "m_ncdm")
+    assert family["extra_args"]["Omega_Lambda"] == 0
+    assert _family(None) == {}
