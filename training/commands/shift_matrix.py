@@ -1,13 +1,15 @@
 """``cosmicnet shift-matrix``: the posterior-shift matrix a network's loss can weigh.
 
 cosmicnet shift-matrix configs/lcdm.yaml --network t0
+cosmicnet shift-matrix configs/w0wa_mnu.yaml --network t0 --bao desi-like
 
 For the multipoles of the network's spectrum projection, how a relative TT
 error at each (EE for a polarisation source, ``projected_loss_polarisation``;
 and, when the network's loss has a TE term, a TE error
 relative to sqrt(C^TT C^EE)) moves every parameter's Planck posterior, in
-sigma (plik_lite TTTEEE at the Planck best fit, A_planck and a tau_reio prior;
-``training/evaluation/shift_matrix.py``).  Written with ``--out FILE`` as a
+sigma (plik_lite TTTEEE, with --bao joined by a BAO-like block, A_planck and a
+tau_reio prior, at the Planck best fit or, for w0-wa and m_ncdm families, its
+LCDM limit; ``training/evaluation/shift_matrix.py``).  Written with ``--out FILE`` as a
 shift-matrix file that the network's config names
 (``projected_loss_shift_matrix: FILE``, relative to the config), else printed.
 About 15 CLASS runs; needs the plik_lite data.
@@ -34,6 +36,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("config", type=Path, help="family config YAML")
     parser.add_argument("--network", default="t0", help="network whose multipoles to use")
     parser.add_argument("--out", type=Path, default=None, help="shift-matrix YAML file to write")
+    parser.add_argument(
+        "--bao",
+        choices=("desi-like",),
+        default=None,
+        help="join a BAO-like likelihood (for w0-wa and m_ncdm families)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -54,9 +62,11 @@ def run(args: argparse.Namespace) -> int:
     from training.configuration.family import ConfigError, load_config
     from training.configuration.network_parsing import parse_networks_config
     from training.configuration.networks import NetworkConfigError
+    from training.evaluation.bao import BAO_LIKELIHOODS
     from training.evaluation.pairs import FullClass, ValidationSettings
     from training.evaluation.plik import PlikLite
     from training.evaluation.shift_matrix import shift_matrix
+    from training.evaluation.validate import fisher_reference
 
     try:
         family = load_config(args.config)
@@ -81,7 +91,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     plik = PlikLite.load(packages_path)
     settings = ValidationSettings(
-        extra_args=dict(family.extra_args), l_max=family.l_max, non_linear="none"
+        extra_args=dict(family.extra_args),
+        l_max=family.l_max,
+        non_linear="none",
+        bao=BAO_LIKELIHOODS[args.bao] if args.bao else None,
     )
     runner = FullClass(settings)
     try:
@@ -90,11 +103,13 @@ def run(args: argparse.Namespace) -> int:
             plik,
             config.projected_loss_multipoles,
             bool(config.projected_loss_te_weight),
+            point=fisher_reference(family.param_names),
             polarisation=config.projected_loss_polarisation,
         )
     finally:
         runner.close()
     command = f"cosmicnet shift-matrix {args.config} --network {args.network}"
+    command += f" --bao {args.bao}" if args.bao else ""
     first = "EE" if config.projected_loss_polarisation else "TT"
     text = matrix_file_text(matrix, command, first)
     if args.out is None:

@@ -22,16 +22,12 @@ from training.evaluation.fisher import fisher_matrix
 from training.evaluation.pairs import PairRunner, ValidationSettings
 from training.evaluation.plik import PlikLite
 from training.evaluation.validate import (
-    FISHER_STEPS,
-    REFERENCE_POINT,
+    LCDM_PARAMS,
     data_inverse_covariance,
     data_vector,
+    fisher_reference,
     plik_fisher_inputs,
 )
-
-PRIMORDIAL = ("logA", "n_s")
-"""Parameters every covmat has beside a family's varied ones."""
-LCDM_PARAMS = ("omega_b", "omega_cdm", "H0", "tau_reio")
 
 
 def fisher_covariance(
@@ -41,16 +37,12 @@ def fisher_covariance(
     bao: BaoLike | None = None,
 ) -> tuple[list[str], np.ndarray]:
     """Names and covariance of logA, n_s and ``varied`` (A_planck marginalised)."""
-    unknown = [name for name in varied if name not in FISHER_STEPS]
-    if unknown:
-        raise ValueError(f"no Fisher step for {unknown}: known are {sorted(FISHER_STEPS)}")
+    point = fisher_reference(varied)
     plik = PlikLite.load(packages_path)
     settings = ValidationSettings(
         extra_args={**extra_args, "compute damping scale": "yes"}, non_linear="hmcode", bao=bao
     )
     runner = PairRunner(ClassSourceProvider(), settings)
-    wanted = [name for name in FISHER_STEPS if name in varied or name in PRIMORDIAL]
-    point = {name: REFERENCE_POINT[name] for name in wanted}
     try:
         reference = data_vector(plik, runner.class_spectra(point))
         names, jacobian, priors = plik_fisher_inputs(
@@ -60,5 +52,5 @@ def fisher_covariance(
         runner.close()
     inverse = data_inverse_covariance(plik, bao, reference)
     covariance = np.linalg.inv(fisher_matrix(jacobian, inverse, priors))
-    kept = len(wanted)  # A_planck marginalised: drop its row and column
+    kept = len(point)  # A_planck marginalised: drop its row and column
     return list(names[:kept]), covariance[:kept, :kept]

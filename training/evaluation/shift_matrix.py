@@ -10,7 +10,8 @@ change the plik_lite model by
     delta = B(D_l^TT r(l)) + B(sqrt(D_l^TT D_l^EE) t(l)),
 
 and move the best fit by d theta = F^-1 J^T C^-1 delta (``training.evaluation.fisher``,
-with A_planck and the tau_reio prior as in ``cosmicnet validate``).  Both are
+with A_planck and the tau_reio prior as in ``cosmicnet validate``, and the BAO-like
+block of the runner's settings, whose observables the C_l errors leave alone).  Both are
 linear in (r, t), so
 
     d theta_p / sigma_p = sum_i M_pi r_i + sum_i M_p(n+i) t_i,
@@ -26,10 +27,14 @@ from typing import Any
 
 import numpy as np
 
-from cosmicnet_cobaya.planck import BEST_FIT
 from training.evaluation.fisher import posterior_shift
 from training.evaluation.plik import PlikLite
-from training.evaluation.validate import plik_fisher_inputs
+from training.evaluation.validate import (
+    data_inverse_covariance,
+    data_vector,
+    fisher_reference,
+    plik_fisher_inputs,
+)
 
 
 def hat_functions(multipoles: Sequence[int], l_max: int) -> np.ndarray:
@@ -57,13 +62,15 @@ def shift_matrix(
     TT (with ``polarisation``: EE) first, then (``with_te``) TE.
 
     ``runner`` gives full-CLASS spectra (``class_spectra``, e.g.
-    :class:`training.evaluation.pairs.FullClass`); ``point`` defaults
-    to the Planck best fit.  A_planck, a nuisance, is left out.
+    :class:`training.evaluation.pairs.FullClass`) and its ``settings.bao``;
+    ``point`` defaults to the Planck best fit.  A_planck, a nuisance, is left out.
     """
-    point = dict(point or {k: v for k, v in BEST_FIT.items() if k != "A_planck"})
+    point = dict(point or fisher_reference())
     spectra = runner.class_spectra(point)
-    reference = plik.binned(spectra.dl)
-    names, jacobian, priors = plik_fisher_inputs(runner, plik, point, reference)
+    reference = data_vector(plik, spectra)
+    size = plik.data.size
+    names, jacobian, priors = plik_fisher_inputs(runner, plik, point, reference[:size])
+    inverse = data_inverse_covariance(plik, runner.settings.bao, reference)
     dl = spectra.dl
     hats = hat_functions(multipoles, len(dl["tt"]) - 1)
     zero = {name: np.zeros_like(dl[name]) for name in ("tt", "te", "ee")}
@@ -74,8 +81,9 @@ def shift_matrix(
         patterns += [{**zero, "te": scale * hat} for hat in hats]
     columns = []
     for pattern in patterns:
-        delta = plik.binned(pattern)
-        shift = posterior_shift(names, jacobian, plik.inverse_covariance, delta, priors)
+        delta = np.zeros(reference.size)
+        delta[:size] = plik.binned(pattern)
+        shift = posterior_shift(names, jacobian, inverse, delta, priors)
         columns.append(shift.shift_in_sigma)
     matrix = np.column_stack(columns)
     return {

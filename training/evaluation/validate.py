@@ -56,6 +56,10 @@ m_ncdm, small against their Planck + BAO errors)."""
 REFERENCE_POINT = {**BEST_FIT, "w0_fld": -1.0, "wa_fld": 0.0, "m_ncdm": 0.06}
 """Where the Fisher shift is first estimated: the Planck 2018 LCDM best fit, extended
 to w0-wa and m_ncdm families at their LCDM limit."""
+PRIMORDIAL = ("logA", "n_s")
+"""Parameters of every Fisher matrix beside a family's varied ones."""
+LCDM_PARAMS = ("omega_b", "omega_cdm", "H0", "tau_reio")
+"""The varied parameters of the Planck LCDM family."""
 TAU_REIO_PRIOR_SIGMA = 0.0073
 """Gaussian tau_reio prior standing in for Planck 2018 low-l EE."""
 
@@ -155,6 +159,15 @@ def plik_fisher_inputs(
     if "tau_reio" in steps:
         priors[list(steps).index("tau_reio")] = tau_prior_sigma
     return names, jacobian, priors
+
+
+def fisher_reference(varied: Sequence[str] = LCDM_PARAMS) -> dict[str, float]:
+    """:data:`REFERENCE_POINT` over logA, n_s and ``varied``, in :data:`FISHER_STEPS` order."""
+    unknown = [name for name in varied if name not in FISHER_STEPS]
+    if unknown:
+        raise ValueError(f"no Fisher step for {unknown}: known are {sorted(FISHER_STEPS)}")
+    wanted = set(varied) | set(PRIMORDIAL)
+    return {name: REFERENCE_POINT[name] for name in FISHER_STEPS if name in wanted}
 
 
 def fisher_shift(

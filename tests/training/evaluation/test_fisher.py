@@ -94,7 +94,13 @@ def test_fisher_errors_at_the_best_fit_are_planck_like(packages_path):
 
 
 class _ToyCMB:
-    """Spectra that depend smoothly and distinctly on each Fisher parameter."""
+    """Spectra that depend smoothly and distinctly on each Fisher parameter (with
+    ``bao``, also toy BAO observables, which depend on omega_cdm and H0)."""
+
+    def __init__(self, bao=None):
+        from types import SimpleNamespace
+
+        self.settings = SimpleNamespace(bao=bao)
 
     def class_spectra(self, point):
         from cosmicnet_cobaya.planck import BEST_FIT
@@ -109,7 +115,12 @@ class _ToyCMB:
         tt = base * modulation
         ee = 0.05 * base * modulation**2
         te = 0.3 * np.sqrt(tt * ee) * np.cos(ell / 80.0)
-        return Spectra({"tt": tt, "te": te, "ee": ee, "pp": np.zeros_like(ell)})
+        dl = {"tt": tt, "te": te, "ee": ee, "pp": np.zeros_like(ell)}
+        if self.settings.bao is None:
+            return Spectra(dl)
+        z = np.array(self.settings.bao.redshifts * 2)
+        bao = 10.0 * (1 + z) * (point["H0"] / 67.0) ** -0.8 * (point["omega_cdm"] / 0.12) ** -0.2
+        return Spectra(dl, bao)
 
 
 def test_shift_matrix_is_the_shift_of_interpolated_error_patterns(packages_path, tmp_path):
@@ -174,6 +185,39 @@ def test_shift_matrix_is_the_shift_of_interpolated_error_patterns(packages_path,
         }
     ).networks["t0"]
     np.testing.assert_allclose(config.projection.shift_matrix, list(matrix.values()), rtol=1e-4)
+
+
+def test_shift_matrix_with_bao_weighs_the_joint_posterior(packages_path):
+    """With a BAO-like block, the matrix is the joint plik_lite + BAO shift of the same
+    patterns (the C_l errors leave the BAO observables alone), at a family's point."""
+    from training.evaluation.bao import DESI_LIKE
+    from training.evaluation.shift_matrix import hat_functions, shift_matrix
+    from training.evaluation.validate import (
+        data_inverse_covariance,
+        data_vector,
+        fisher_reference,
+        plik_fisher_inputs,
+    )
+
+    plik = PlikLite.load(packages_path)
+    multipoles = (40, 300, 900, 2000)
+    point = fisher_reference()
+    alone = shift_matrix(_ToyCMB(), plik, multipoles, with_te=False)
+    runner = _ToyCMB(bao=DESI_LIKE)
+    joint = shift_matrix(runner, plik, multipoles, with_te=False, point=point)
+    errors = np.array([1e-3, -2e-3, 5e-4, 1e-3])
+    spectra = runner.class_spectra(point)
+    reference = data_vector(plik, spectra)
+    names, jacobian, priors = plik_fisher_inputs(runner, plik, point, reference[:-12])
+    delta = np.zeros(reference.size)
+    pattern = {name: np.zeros_like(values) for name, values in spectra.dl.items()}
+    pattern["tt"] = spectra.dl["tt"] * (errors @ hat_functions(multipoles, 2508))
+    delta[:-12] = plik.binned(pattern)
+    inverse = data_inverse_covariance(plik, DESI_LIKE, reference)
+    direct = posterior_shift(names, jacobian, inverse, delta, priors).shift_in_sigma[:-1]
+    np.testing.assert_allclose(np.asarray(list(joint.values())) @ errors, direct, rtol=1e-8)
+    # BAO information changes how the errors move H0 (its width and its shift)
+    assert not np.allclose(joint["H0"], alone["H0"], rtol=1e-3)
 
 
 def test_shift_matrix_command_names_what_is_missing(tmp_path, caplog):
