@@ -185,7 +185,14 @@ class ClassNet(classy):
             provider.k[0],
             provider.k[-1],
         )
-        self._report_accuracy(provider.networks.metadata.provenance.get("accuracy", {}))
+        provenance = provider.networks.metadata.provenance
+        if provenance.get("experimental"):
+            self.log.warning(
+                "The network set is experimental: %s. Check a chain with "
+                "`cosmicnet verify-chain`, or use `sources: class`.",
+                provenance["experimental"],
+            )
+        self._report_accuracy(provenance.get("accuracy", {}))
         return provider
 
     def _network_set_folder(self) -> Path:

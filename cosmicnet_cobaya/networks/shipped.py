@@ -3,7 +3,9 @@
 Each folder of ``cosmicnet_cobaya/data/networks`` holding a ``metadata.json`` is
 a shipped set named after the folder.  ``networks:`` in ClassNet's options takes
 such a name or the folder of any set; with ``networks: null`` the shipped set
-whose fixed CLASS settings agree with the theory's ``extra_args`` is used.
+whose fixed CLASS settings agree with the theory's ``extra_args`` is used,
+unless it is experimental (``provenance.experimental`` says why): such a set
+serves only where named.
 """
 
 from __future__ import annotations
@@ -13,7 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from cosmicnet_cobaya.networks.domain import domain_violations
-from cosmicnet_cobaya.networks.network_set import METADATA_FILE, NetworkSetError, read_metadata
+from cosmicnet_cobaya.networks.network_set import (
+    METADATA_FILE,
+    NetworkSetError,
+    NetworkSetMetadata,
+    read_metadata,
+)
 
 SHIPPED_ROOT = Path(__file__).resolve().parents[1] / "data" / "networks"
 DEFAULT_SET = "lcdm"
@@ -43,13 +50,12 @@ def resolve_network_set(option: str | Path, root: Path | None = None) -> Path:
     return path
 
 
-def setting_mismatches(directory: Path, extra_args: Mapping[str, Any]) -> list[str]:
+def setting_mismatches(metadata: NetworkSetMetadata, extra_args: Mapping[str, Any]) -> list[str]:
     """How ``extra_args`` disagree with the fixed CLASS settings a set was trained with.
 
     A trained setting the arguments leave unset counts, unless the set varies it.
     The varied parameters sit at the centre of their ranges, so only settings count.
     """
-    metadata = read_metadata(directory)
     trained = metadata.provenance.get("class_precision", {})
     varied = {name: (low + high) / 2 for name, (low, high) in metadata.domain.items()}
     settings = {**varied, **extra_args}
@@ -62,7 +68,7 @@ def choose_shipped_set(
     """The shipped set for these settings: name, folder, and why each other set was not taken.
 
     The first set (the default first) whose trained settings agree with
-    ``extra_args``; the default set when none does.
+    ``extra_args`` and that is not experimental; the default set when none is.
     """
     shipped = shipped_sets(root)
     if not shipped:
@@ -72,7 +78,11 @@ def choose_shipped_set(
         )
     rejected: dict[str, list[str]] = {}
     for name, path in shipped.items():
-        reasons = setting_mismatches(path, extra_args)
+        metadata = read_metadata(path)
+        reasons = setting_mismatches(metadata, extra_args)
+        experimental = metadata.provenance.get("experimental")
+        if experimental and not reasons:
+            reasons = [f"experimental ({experimental}); name it to use it: networks: {name}"]
         if not reasons:
             return name, path, rejected
         rejected[name] = reasons

@@ -56,6 +56,20 @@ def test_networks_null_picks_the_set_trained_with_these_settings(two_sets):
     assert name == "lcdm" and set(rejected) == {"lcdm", "w0wa_mnu"}
 
 
+def test_networks_null_passes_over_an_experimental_set(two_sets):
+    """An experimental set fits its settings but is served only when named."""
+    path = two_sets / "w0wa_mnu" / "metadata.json"
+    data = json.loads(path.read_text())
+    data["provenance"]["experimental"] = "TT errors 4x the target"
+    path.write_text(json.dumps(data))
+    name, _, rejected = choose_shipped_set(W0WA_ARGS, two_sets)
+    assert name == "lcdm"
+    (reason,) = rejected["w0wa_mnu"]
+    assert "experimental (TT errors 4x the target)" in reason
+    assert "networks: w0wa_mnu" in reason
+    assert resolve_network_set("w0wa_mnu", two_sets) == two_sets / "w0wa_mnu"
+
+
 def test_classnet_names_the_set_it_uses(caplog):
     """ClassNet's `networks:` takes a shipped set's name; with null it says what it picked."""
     import logging

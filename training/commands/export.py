@@ -10,7 +10,9 @@ it gives the Keras model's outputs.  Refuses a set larger than ``--max-mb``.
 With ``--references``, every network of t0, t1, t2 that stops before
 reionization is averaged at inference over evaluations at those values of
 tau_reio and H0, each a comma-separated list of NAME=VALUE
-(``cosmicnet_cobaya.networks.references``).
+(``cosmicnet_cobaya.networks.references``).  With ``--experimental REASON``
+(say which targets it misses), ``networks: null`` never picks the set;
+ClassNet serves it when named and logs the reason.
 """
 
 from __future__ import annotations
@@ -38,6 +40,10 @@ def register(subparsers: Any) -> None:
         "--references", type=_reference, nargs="+", default=(), metavar="NAME=VALUE,...",
         help="average the recombination networks over these references of tau_reio and H0",
     )  # fmt: skip
+    parser.add_argument(
+        "--experimental", default=None, metavar="REASON",
+        help="ship the set as experimental: ClassNet serves it only when named, and says why",
+    )  # fmt: skip
     parser.set_defaults(handler=run)
 
 
@@ -61,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         logger.error("--out must differ from the source set")
         return 2
     try:
-        size = export_network_set(args.networks, args.out, args.references)
+        size = export_network_set(args.networks, args.out, args.references, args.experimental)
         difference = check_export(args.networks, args.out)
     except (NetworkSetError, OSError, ValueError) as error:
         logger.error("%s", error)

@@ -21,9 +21,16 @@ logger = logging.getLogger(__name__)
 
 
 def export_network_set(
-    source: Path, target: Path, references: Sequence[Mapping[str, float]] = ()
+    source: Path,
+    target: Path,
+    references: Sequence[Mapping[str, float]] = (),
+    experimental: str | None = None,
 ) -> int:
-    """Write the stripped copy into ``target``; returns its size in bytes."""
+    """Write the stripped copy into ``target``; returns its size in bytes.
+
+    ``experimental``: why the set is not for unattended use (stored as
+    ``provenance.experimental``): ``networks: null`` then never picks it.
+    """
     import keras
 
     from cosmicnet_cobaya.networks.network_set import METADATA_FILE, read_metadata
@@ -38,7 +45,12 @@ def export_network_set(
             shutil.copyfile(source / file, target / file)
     shutil.copyfile(source / METADATA_FILE, target / METADATA_FILE)
     if references:
-        with_references(metadata, references).write(target)
+        metadata = with_references(metadata, references)
+    if experimental:
+        provenance = {**metadata.provenance, "experimental": experimental}
+        metadata = dataclasses.replace(metadata, provenance=provenance)
+    if references or experimental:
+        metadata.write(target)
     return sum(path.stat().st_size for path in target.iterdir() if path.is_file())
 
 

@@ -30,6 +30,11 @@ def test_export_strips_optimizer_state_and_reproduces_outputs(trained_set, tmp_p
         "t2": (),
         "delta_m": (),
     }
+    experimental = tmp_path / "experimental"
+    argv = ["export", str(trained_set), "--out", str(experimental)]
+    assert main([*argv, "--experimental", "TT 4x its tolerance"]) == 0
+    assert read_metadata(experimental).provenance["experimental"] == "TT 4x its tolerance"
+    assert "experimental" not in read_metadata(out).provenance
     outside = ["export", str(trained_set), "--out", str(tmp_path / "outside")]
     assert main([*outside, "--references", "tau_reio=0.05,H0=80"]) == 2
     assert main(["export", str(trained_set), "--out", str(tmp_path / "small"), "--max-mb", "1e-4"])
