@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     except NetworkSetError as error:
         logger.error("%s", error)
         return 2
-    drawn = draw_points(metadata.domain, args.n, args.seed)
+    drawn = draw_points(metadata.domain, args.n, args.seed, metadata.constraints)
     settings = {
         mode: ValidationSettings.for_network_set(metadata, mode) for mode in args.non_linear
     }

@@ -128,7 +128,7 @@ def test_points(args: argparse.Namespace, metadata: Any) -> list[dict[str, float
             names = list(data.param_names)
         points = [dict(zip(names, map(float, row), strict=True)) for row in table]
     else:
-        points = draw_points(metadata.domain, args.n, args.seed)
+        points = draw_points(metadata.domain, args.n, args.seed, metadata.constraints)
     return points[: args.limit] if args.limit else points
 
 

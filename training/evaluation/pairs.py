@@ -19,6 +19,7 @@ from cosmicnet_cobaya.hooked_class import HookedClass
 from cosmicnet_cobaya.networks.accuracy import (
     L_MAX,
 )
+from cosmicnet_cobaya.networks.domain import LinearConstraint
 from cosmicnet_cobaya.planck import BEST_FIT
 from cosmicnet_cobaya.sources import SourceProvider
 from training.evaluation.bao import BaoLike
@@ -105,16 +106,38 @@ def with_point(settings: Mapping[str, Any], point: Mapping[str, float]) -> dict[
     return inputs
 
 
+MAX_DRAW_ROUNDS = 100
+"""Hypercubes :func:`draw_points` draws before it gives up on the constraints."""
+
+
 def draw_points(
-    domain: Mapping[str, Sequence[float]], count: int, seed: int
+    domain: Mapping[str, Sequence[float]],
+    count: int,
+    seed: int,
+    constraints: Sequence[LinearConstraint] = (),
 ) -> list[dict[str, float]]:
-    """Latin-hypercube points inside a box domain."""
+    """Latin-hypercube points inside a box domain that meet its linear ``constraints``.
+
+    Hypercubes of ``count`` points are drawn in rounds from one seeded sampler
+    and the points breaking a constraint dropped; without constraints the
+    first hypercube is the result.
+    """
     names = list(domain)
     sampler = qmc.LatinHypercube(d=len(names), seed=seed)
     lows = np.array([domain[name][0] for name in names])
     highs = np.array([domain[name][1] for name in names])
-    unit = sampler.random(count)
-    return [dict(zip(names, map(float, row), strict=True)) for row in qmc.scale(unit, lows, highs)]
+    points: list[dict[str, float]] = []
+    for _ in range(MAX_DRAW_ROUNDS):
+        for row in qmc.scale(sampler.random(count), lows, highs):
+            point = dict(zip(names, map(float, row), strict=True))
+            if all(constraint.holds(point) for constraint in constraints):
+                points.append(point)
+        if len(points) >= count:
+            return points[:count]
+    raise ValueError(
+        f"{MAX_DRAW_ROUNDS} hypercubes gave {len(points)} of {count} points meeting "
+        f"{[constraint.describe() for constraint in constraints]}"
+    )
 
 
 def computed_spectra(

@@ -184,3 +184,26 @@ def test_covmat_command_takes_a_family_config():
     assert family["varied"][-3:] == ("w0_fld", "wa_fld", "m_ncdm")
     assert family["extra_args"]["Omega_Lambda"] == 0
     assert _family(None) == {}
+
+
+def test_drawn_points_meet_the_domain_constraints():
+    """Fresh points for validate --n and benchmark honour w0 + wa <= -0.1; without
+    constraints they are the first hypercube, as before."""
+    from scipy.stats import qmc
+
+    from cosmicnet_cobaya.networks.domain import LinearConstraint
+    from training.evaluation.pairs import draw_points
+
+    domain = {"w0_fld": [-1.4, -0.3], "wa_fld": [-3.0, 1.0]}
+    plain = draw_points(domain, 20, seed=3)
+    unit = qmc.LatinHypercube(d=2, seed=3).random(20)
+    scaled = qmc.scale(unit, [-1.4, -3.0], [-0.3, 1.0])
+    assert [[p["w0_fld"], p["wa_fld"]] for p in plain] == scaled.tolist()
+    early = LinearConstraint((("w0_fld", 1.0), ("wa_fld", 1.0)), high=-0.1)
+    assert not all(early.holds(p) for p in plain)
+    kept = draw_points(domain, 20, seed=3, constraints=[early])
+    assert len(kept) == 20 and all(early.holds(p) for p in kept)
+    assert kept[:3] == [p for p in plain if early.holds(p)][:3]
+    impossible = LinearConstraint((("w0_fld", 1.0),), low=0.0)
+    with pytest.raises(ValueError, match="hypercubes gave 0 of 2 points"):
+        draw_points(domain, 2, seed=3, constraints=[impossible])
