@@ -85,12 +85,14 @@ def test_w0wa_example_proposal_covers_its_sampled_parameters():
 
 @pytest.mark.slow
 def test_w0wa_example_runs_and_says_which_set_serves_it(caplog):
-    """The w0wa example config builds a model; the prior keeps w0 + wa <= -0.1, and
-    ClassNet says that no shipped set fits its extra_args until one is shipped."""
+    """The w0wa example config builds a model; the prior keeps w0 + wa <= -0.1. With
+    `networks: null` its points fall back to CLASS unless a non-experimental w0wa set
+    is shipped; named, the shipped experimental set serves them and says it is one."""
     import logging
 
     from cobaya.model import get_model
 
+    from cosmicnet_cobaya.networks.network_set import read_metadata
     from cosmicnet_cobaya.networks.shipped import shipped_sets
 
     info = yaml.safe_load((ROOT / "configs" / "mcmc_w0wa_classnet.yaml").read_text())
@@ -99,19 +101,23 @@ def test_w0wa_example_runs_and_says_which_set_serves_it(caplog):
     info["likelihood"] = {"one": None}  # the theory and priors only
     for name in ("sigma8",):
         info["params"].pop(name)
-    with caplog.at_level(logging.INFO):
-        model = get_model(info)
-    model.add_requirements({"Cl": {"tt": 1000}})
-    from cosmicnet_cobaya.networks.network_set import read_metadata
-
     shipped = shipped_sets().get("w0wa_mnu")
-    fits = shipped is not None and not read_metadata(shipped).provenance.get("experimental")
-    assert ("its points fall back to CLASS" in caplog.text) is not fits
+    experimental = shipped is not None and read_metadata(shipped).provenance.get("experimental")
     point = {"logA": 3.05, "n_s": 0.965, "omega_b": 0.0224, "omega_cdm": 0.12, "H0": 66.0,
              "tau_reio": 0.055, "w0_fld": -0.8, "wa_fld": -0.6, "m_ncdm": 0.1}  # fmt: skip
-    assert model.logprior({**point, "w0_fld": -0.3, "wa_fld": 0.5}) == -np.inf
-    logpost = model.logposterior(point)
-    assert np.isfinite(logpost.logpost)
-    derived = list(model.parameterization.derived_params())
-    assert logpost.derived[derived.index("cosmicnet_served")] == (1.0 if fits else 0.0)
-    model.close()
+    theory = info["theory"]["cosmicnet_cobaya.ClassNet"]
+    for networks in (None, "w0wa_mnu") if shipped else (None,):
+        theory["networks"] = networks
+        caplog.clear()
+        with caplog.at_level(logging.INFO):
+            model = get_model(info)
+        model.add_requirements({"Cl": {"tt": 1000}})
+        served = shipped is not None and (networks is not None or not experimental)
+        assert ("its points fall back to CLASS" in caplog.text) is (networks is None and not served)
+        assert ("The network set is experimental" in caplog.text) is bool(served and experimental)
+        assert model.logprior({**point, "w0_fld": -0.3, "wa_fld": 0.5}) == -np.inf
+        logpost = model.logposterior(point)
+        assert np.isfinite(logpost.logpost)
+        derived = list(model.parameterization.derived_params())
+        assert logpost.derived[derived.index("cosmicnet_served")] == float(served)
+        model.close()
