@@ -33,14 +33,17 @@ from training.evaluation.validate import (
 def fisher_covariance(
     packages_path: Path,
     varied: Sequence[str] = LCDM_PARAMS,
-    extra_args: Mapping[str, Any] = LCDM_EXTRA_ARGS,
+    extra_args: Mapping[str, Any] | None = None,
     bao: BaoLike | None = None,
 ) -> tuple[list[str], np.ndarray]:
-    """Names and covariance of logA, n_s and ``varied`` (A_planck marginalised)."""
+    """Names and covariance of logA, n_s and ``varied`` (A_planck marginalised), with
+    ``extra_args`` the fixed CLASS settings (default: Planck LCDM's)."""
     point = fisher_reference(varied)
     plik = PlikLite.load(packages_path)
     settings = ValidationSettings(
-        extra_args={**extra_args, "compute damping scale": "yes"}, non_linear="hmcode", bao=bao
+        extra_args={**(extra_args or LCDM_EXTRA_ARGS), "compute damping scale": "yes"},
+        non_linear="hmcode",
+        bao=bao,
     )
     runner = PairRunner(ClassSourceProvider(), settings)
     try:
