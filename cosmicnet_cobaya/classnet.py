@@ -38,11 +38,6 @@ DEFAULT_NETWORKS = SHIPPED_ROOT / DEFAULT_SET
 """The shipped LCDM set (``networks: null`` picks it unless another shipped set fits)."""
 
 
-def describe_accuracy(report: dict) -> str:
-    """The recorded figures of one validation, each with its target and whether it is met."""
-    return AccuracyReport.from_dict(report).describe()
-
-
 class ClassNet(classy):
     """CLASS with neural-network source functions, as a Cobaya theory."""
 

@@ -99,7 +99,8 @@ _PARAM_KEYS = {
     "max",
 }
 _COBAYA_IGNORED_PARAM_KEYS = {"ref", "proposal", "latex", "renames"}
-_DAMPING_KEY = "compute damping scale"
+DAMPING_KEY = "compute damping scale"
+"""CLASS's setting that makes it compute k_D, a network input (always 'yes')."""
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 
 
@@ -227,13 +228,15 @@ def _box_from_prior(name: str, prior: Any, box_sigma: float) -> tuple[float, flo
 
 
 @dataclass(frozen=True)
-class _ParsedParams:
+class ParsedParams:
+    """A Cobaya ``params`` block sorted: varied ranges, fixed values, dropped entries."""
+
     varied: tuple[ParamRange, ...]
     fixed: dict[str, float]
     dropped: dict[str, str]
 
 
-def _classify_params(params: Any, box_sigma: float, strict: bool) -> _ParsedParams:
+def classify_params(params: Any, box_sigma: float, strict: bool) -> ParsedParams:
     """Sort a Cobaya ``params`` block into varied, fixed and dropped parameters.
 
     ``strict`` (family configs) rejects entries that cannot be a family
@@ -293,7 +296,7 @@ def _classify_params(params: Any, box_sigma: float, strict: bool) -> _ParsedPara
             dropped[name] = "derived parameter"
     if not varied:
         raise ConfigError("params: no varied parameter (give at least one a prior)")
-    return _ParsedParams(tuple(varied), fixed, dropped)
+    return ParsedParams(tuple(varied), fixed, dropped)
 
 
 def _parse_sets(sets: Any) -> tuple[SetSpec, ...]:
@@ -355,10 +358,10 @@ def _parse_extra_args(extra_args: Any, varied: tuple[ParamRange, ...]) -> dict[s
     clash = sorted({p.name for p in varied} & set(settings))
     if clash:
         raise ConfigError(f"{clash} are both varied (params) and fixed (extra_args)")
-    damping = str(settings.get(_DAMPING_KEY, "yes")).lower()
+    damping = str(settings.get(DAMPING_KEY, "yes")).lower()
     if damping not in ("yes", "y", "true"):
-        raise ConfigError(f"extra_args['{_DAMPING_KEY}'] must be 'yes' (network inputs need k_D)")
-    settings[_DAMPING_KEY] = "yes"
+        raise ConfigError(f"extra_args['{DAMPING_KEY}'] must be 'yes' (network inputs need k_D)")
+    settings[DAMPING_KEY] = "yes"
     return settings
 
 
@@ -427,7 +430,7 @@ def parse_config(raw: Mapping[str, Any]) -> FamilyConfig:
     box_sigma = _number(raw.get("box_sigma", 5.0), "box_sigma")
     if box_sigma <= 0.0:
         raise ConfigError(f"box_sigma must be > 0 (got {box_sigma})")
-    parsed = _classify_params(raw["params"], box_sigma, strict=True)
+    parsed = classify_params(raw["params"], box_sigma, strict=True)
     for name, reason in parsed.dropped.items():
         logger.info("parameter %s left out: %s", name, reason)
     extra_args = _parse_extra_args(raw["extra_args"], parsed.varied)

@@ -14,10 +14,10 @@ from typing import Any
 
 from cosmicnet_cobaya.networks.accuracy import L_MAX
 from training.configuration.family import (
-    _DAMPING_KEY,
+    DAMPING_KEY,
     DEFAULT_TARGETS,
     ConfigError,
-    _classify_params,
+    classify_params,
     read_yaml,
 )
 
@@ -72,11 +72,11 @@ def family_from_cobaya(
     if not isinstance(info, Mapping):
         info = read_yaml(info)
     extra_args = _cobaya_extra_args(info)
-    parsed = _classify_params(info.get("params") or {}, box_sigma, strict=False)
+    parsed = classify_params(info.get("params") or {}, box_sigma, strict=False)
     output = {t.strip() for t in str(extra_args.get("output", "")).split(",") if t.strip()}
     extra_args["output"] = ",".join(sorted(output | set(_SEED_OUTPUT.split(","))))
     extra_args.setdefault("lensing", "yes")
-    extra_args[_DAMPING_KEY] = "yes"
+    extra_args[DAMPING_KEY] = "yes"
     fixed = dict(parsed.fixed)
     varied = list(parsed.varied)
     dropped = dict(parsed.dropped)

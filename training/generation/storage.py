@@ -47,11 +47,6 @@ def cosmology_key(index: int) -> str:
     return f"c{index:07d}"
 
 
-def atomic_replace(tmp: Path, final: Path) -> None:
-    """Rename a finished temporary file into place, durably."""
-    replace_into_place(tmp, final, durable=True)
-
-
 def set_path(out: Path, set_name: str) -> Path:
     """The consolidated file of a set."""
     return out / f"{set_name}.h5"
@@ -95,7 +90,7 @@ def write_family(out: Path, record: FamilyRecord) -> None:
         handle.create_dataset("k", data=record.k)
         for name, points in record.points.items():
             handle.create_dataset(f"points/{name}", data=points)
-    atomic_replace(tmp, final)
+    replace_into_place(tmp, final, durable=True)
 
 
 def read_family(out: Path) -> FamilyRecord | None:
@@ -123,13 +118,13 @@ def write_staging(out: Path, result: CosmologyResult, config: FamilyConfig) -> P
         tmp = folder / f"{key}.failed.json{TMP_SUFFIX}"
         record = {"index": result.index, "params": result.params, "error": result.error}
         tmp.write_text(json.dumps(record))
-        atomic_replace(tmp, final)
+        replace_into_place(tmp, final, durable=True)
         return final
     final = folder / f"{key}.h5"
     tmp = folder / f"{key}.h5{TMP_SUFFIX}"
     with h5py.File(tmp, "w") as handle:
         write_cosmology_group(handle.create_group("cosmology"), result, config)
-    atomic_replace(tmp, final)
+    replace_into_place(tmp, final, durable=True)
     return final
 
 
@@ -311,7 +306,7 @@ def consolidate(
     finally:
         if old is not None:
             old.close()
-    atomic_replace(tmp, final)
+    replace_into_place(tmp, final, durable=True)
     for path in [*state.staged.values(), *state.failed_staged.values()]:
         path.unlink()
     counts = scan_set(out, set_name, points.shape[0], clean=False).counts()

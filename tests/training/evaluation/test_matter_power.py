@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cosmicnet_cobaya.classnet import DEFAULT_NETWORKS, describe_accuracy
+from cosmicnet_cobaya.classnet import DEFAULT_NETWORKS
+from cosmicnet_cobaya.networks.accuracy import AccuracyReport
 from training.evaluation.matter_power import (
     PLANCK_SIGMA8,
     MatterSettings,
@@ -41,7 +42,7 @@ def test_summary_counts_failures_against_the_set_and_judges_targets():
     assert not summary["meets_targets"]
     assert "errors" not in summary["points"][0]
     assert summarise_matter([good] * 3, [], settings)["meets_targets"] is True
-    text = describe_accuracy(summary)
+    text = AccuracyReport.from_dict(summary).describe()
     assert "linear P(k, z) within 0.5% for 50% of them (target >= 95%: MISSED)" in text
 
 
