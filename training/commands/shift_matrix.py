@@ -71,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         family = load_config(args.config)
         networks = parse_networks_config(family.networks)
-    except (ConfigError, NetworkConfigError) as error:
+        point = fisher_reference(family.param_names)
+    except (ConfigError, NetworkConfigError, ValueError) as error:
         logger.error("%s", error)
         return 2
     config = networks.networks.get(args.network)
@@ -103,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
             plik,
             config.projected_loss_multipoles,
             bool(config.projected_loss_te_weight),
-            point=fisher_reference(family.param_names),
+            point=point,
             polarisation=config.projected_loss_polarisation,
         )
     finally:

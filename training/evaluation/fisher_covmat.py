@@ -23,10 +23,9 @@ from training.evaluation.pairs import PairRunner, ValidationSettings
 from training.evaluation.plik import PlikLite
 from training.evaluation.validate import (
     LCDM_PARAMS,
-    data_inverse_covariance,
     data_vector,
     fisher_reference,
-    plik_fisher_inputs,
+    joint_fisher_inputs,
 )
 
 
@@ -48,12 +47,9 @@ def fisher_covariance(
     runner = PairRunner(ClassSourceProvider(), settings)
     try:
         reference = data_vector(plik, runner.class_spectra(point))
-        names, jacobian, priors = plik_fisher_inputs(
-            runner, plik, point, reference[: plik.data.size]
-        )
+        names, jacobian, priors, inverse = joint_fisher_inputs(runner, plik, point, reference)
     finally:
         runner.close()
-    inverse = data_inverse_covariance(plik, bao, reference)
     covariance = np.linalg.inv(fisher_matrix(jacobian, inverse, priors))
     kept = len(point)  # A_planck marginalised: drop its row and column
     return list(names[:kept]), covariance[:kept, :kept]

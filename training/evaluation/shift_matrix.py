@@ -29,12 +29,7 @@ import numpy as np
 
 from training.evaluation.fisher import posterior_shift
 from training.evaluation.plik import PlikLite
-from training.evaluation.validate import (
-    data_inverse_covariance,
-    data_vector,
-    fisher_reference,
-    plik_fisher_inputs,
-)
+from training.evaluation.validate import data_vector, fisher_reference, joint_fisher_inputs
 
 
 def hat_functions(multipoles: Sequence[int], l_max: int) -> np.ndarray:
@@ -68,9 +63,7 @@ def shift_matrix(
     point = dict(point or fisher_reference())
     spectra = runner.class_spectra(point)
     reference = data_vector(plik, spectra)
-    size = plik.data.size
-    names, jacobian, priors = plik_fisher_inputs(runner, plik, point, reference[:size])
-    inverse = data_inverse_covariance(plik, runner.settings.bao, reference)
+    names, jacobian, priors, inverse = joint_fisher_inputs(runner, plik, point, reference)
     dl = spectra.dl
     hats = hat_functions(multipoles, len(dl["tt"]) - 1)
     zero = {name: np.zeros_like(dl[name]) for name in ("tt", "te", "ee")}
@@ -82,7 +75,7 @@ def shift_matrix(
     columns = []
     for pattern in patterns:
         delta = np.zeros(reference.size)
-        delta[:size] = plik.binned(pattern)
+        delta[: plik.data.size] = plik.binned(pattern)
         shift = posterior_shift(names, jacobian, inverse, delta, priors)
         columns.append(shift.shift_in_sigma)
     matrix = np.column_stack(columns)

@@ -161,6 +161,22 @@ def plik_fisher_inputs(
     return names, jacobian, priors
 
 
+def joint_fisher_inputs(
+    runner: PairRunner,
+    plik: PlikLite,
+    point: Mapping[str, float],
+    reference: np.ndarray,
+    tau_prior_sigma: float = TAU_REIO_PRIOR_SIGMA,
+) -> tuple[tuple[str, ...], np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`plik_fisher_inputs` for the whole data vector ``reference``
+    (:func:`data_vector` at ``point``), and its inverse covariance: plik_lite's,
+    joined by the BAO-like block of ``runner.settings.bao`` when there is one."""
+    names, jacobian, priors = plik_fisher_inputs(
+        runner, plik, point, reference[: plik.data.size], tau_prior_sigma
+    )
+    return names, jacobian, priors, data_inverse_covariance(plik, runner.settings.bao, reference)
+
+
 def fisher_reference(varied: Sequence[str] = LCDM_PARAMS) -> dict[str, float]:
     """:data:`REFERENCE_POINT` over logA, n_s and ``varied``, in :data:`FISHER_STEPS` order."""
     unknown = [name for name in varied if name not in FISHER_STEPS]
@@ -178,9 +194,8 @@ def fisher_shift(
 ) -> ShiftEstimate:
     """Posterior shift caused by the network's spectrum errors at ``point``.
 
-    The Fisher matrix is :func:`plik_fisher_inputs`'s (with the BAO-like block of
-    ``runner.settings.bao``, if any), at the point completed with the best-fit
-    logA and n_s.
+    The Fisher matrix is :func:`joint_fisher_inputs`'s, at the point completed
+    with the best-fit logA and n_s.
     """
     full_point = {
         "logA": BEST_FIT["logA"],
@@ -190,10 +205,9 @@ def fisher_shift(
     pair = runner.spectra(full_point)
     reference = data_vector(plik, pair["class"])
     delta = data_vector(plik, pair["network"]) - reference
-    names, jacobian, priors = plik_fisher_inputs(
-        runner, plik, full_point, reference[: plik.data.size], tau_prior_sigma
+    names, jacobian, priors, inverse = joint_fisher_inputs(
+        runner, plik, full_point, reference, tau_prior_sigma
     )
-    inverse = data_inverse_covariance(plik, runner.settings.bao, reference)
     return posterior_shift(names, jacobian, inverse, delta, priors)
 
 
@@ -252,7 +266,8 @@ def fisher_points(
     draws all lie inside are unchanged.
     """
     names = [name for name in test_points[0] if name in REFERENCE_POINT]
-    chosen = {"best_fit": {name: REFERENCE_POINT[name] for name in names}} if count > 0 else {}
+    held = {name: REFERENCE_POINT[name] for name in names}
+    chosen = {"best_fit": dict(held)} if count > 0 else {}
     extra = max(0, count - 1)
     if covmat is None:
         chosen.update({f"test_{i}": dict(point) for i, point in enumerate(test_points[:extra])})
@@ -269,7 +284,7 @@ def fisher_points(
         draw = dict(
             zip(covmat_names, map(float, rng.multivariate_normal(mean, matrix)), strict=True)
         )
-        point = {**{name: REFERENCE_POINT[name] for name in names}, **draw}
+        point = {**held, **draw}
         outside_box = any(not low <= draw[name] <= high for name, (low, high) in bounds.items())
         if outside_box or not all(constraint.holds(point) for constraint in constraints):
             outside += 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import yaml
 from helpers import ROOT
 
 from training.evaluation.fisher import finite_difference_jacobian, posterior_shift
@@ -229,6 +230,15 @@ def test_shift_matrix_command_names_what_is_missing(tmp_path, caplog):
     assert "unknown network 't9'" in caplog.text
     assert main(["shift-matrix", str(config), "--network", "t1"]) == 2
     assert "t1 has no spectrum projection" in caplog.text
+    # a varied parameter the Fisher matrix has no step for
+    import shutil
+
+    curved = yaml.safe_load(config.read_text())
+    curved["params"]["Omega_k"] = {"prior": {"min": -0.01, "max": 0.01}}
+    shutil.copytree(config.parent / "shift_matrices", tmp_path / "shift_matrices")
+    (tmp_path / "curved.yaml").write_text(yaml.safe_dump(curved))
+    assert main(["shift-matrix", str(tmp_path / "curved.yaml"), "--network", "t0"]) == 2
+    assert "no Fisher step for ['Omega_k']" in caplog.text
 
 
 def test_bao_like_observables_are_classy_distances_over_the_drag_scale():
